@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench-firmware services clean mpy
+.PHONY: demo test lint bench-firmware bench-thermal services clean mpy
 
 $(STAMP): pyproject.toml
 	bash scripts/bootstrap.sh
@@ -29,6 +29,9 @@ mpy: $(STAMP)
 
 bench-firmware: $(STAMP)
 	$(PY) -m bench.bench_firmware
+
+bench-thermal: $(STAMP)
+	$(PY) -m bench.bench_thermal
 
 clean:
 	rm -rf build .pytest_cache frostgrid.db
