@@ -1,0 +1,443 @@
+# Append-only record journal on flash: what the backend must receive survives power cuts.
+#
+# The file is records laid end to end, all little-endian, 14 bytes of overhead each:
+#   0  u16  magic 0xA5F7 (bytes F7 A5: never valid UTF-8 text)
+#   2  u8   kind   '#' file header, '-' removal ack, else the caller's kind (printable ASCII)
+#   3  u8   flags  bit 0: droppable (may be evicted when space runs short)
+#   4  u16  n      length of data in bytes (UTF-8 text)
+#   6  u32  seq    data record: its own seq; '-': the seq it removes; '#': next seq to hand out
+#  10  n    data
+# 10+n u32  CRC-32 (IEEE) of bytes 0 .. 10+n
+# A valid file starts with one '#' record, so seq stays monotonic when compaction leaves no
+# data record behind. Records are written sequentially and committed with flush(), so after a
+# power cut only the last record can be torn: open() keeps the records before the first bad one
+# (a bad record means nothing after it can be trusted) and rewrites the file without the rest.
+# Rewrites (compaction, recovery, eviction) go to `journal.tmp` and rename over the journal:
+# a cut leaves the old file whole (tmp dropped at boot) or the new one.
+import struct
+from array import array
+from micropython import const
+
+import fsutil
+
+try:
+    from binascii import crc32
+except ImportError:  # ports built without binascii.crc32
+    crc32 = None
+
+_MAGIC = const(0xA5F7)
+_HDR = const(10)
+_OVH = const(14)  # header + CRC: the size of a record with empty data
+_K_HEAD = const(35)  # '#'
+_K_ACK = const(45)  # '-'
+_DROP = const(1)
+_KIND = const(0x7F)  # _meta bits: kind; bit 7 = droppable
+_MDROP = const(0x80)
+_MAXLEN = const(0xFFFF)
+_FMT = "<HBBHI"
+
+# CRC-32 (poly 0xEDB88320 reflected) one nibble at a time: 16 words of table, no big tables
+_NIB = (
+    0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4, 0x4DB26158, 0x5005713C,
+    0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C, 0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C,
+)
+
+
+def crc32_soft(buf, crc=0):
+    crc ^= 0xFFFFFFFF
+    t = _NIB
+    for b in buf:
+        crc = t[(crc ^ b) & 15] ^ (crc >> 4)
+        crc = t[(crc ^ (b >> 4)) & 15] ^ (crc >> 4)
+    return crc ^ 0xFFFFFFFF
+
+
+if crc32 is None:
+    crc32 = crc32_soft
+
+
+class JournalFull(Exception):
+    pass
+
+
+class CrashPoint(Exception):
+    # raised by the crash hook in test mode ("raise": True) instead of hanging
+    pass
+
+
+def _tmp_name(path):
+    # journal.bin -> journal.tmp (the name docs/interfaces.md gives); others get .tmp appended
+    if path.endswith(".bin"):
+        return path[:-4] + ".tmp"
+    return path + ".tmp"
+
+
+class Journal:
+    def __init__(self, path, capacity_bytes, crash=None):
+        self.path = path
+        self.tmp = _tmp_name(path)
+        self.capacity = capacity_bytes
+        self._hb = bytearray(_HDR)  # header of the record being written or read
+        self._tb = bytearray(4)  # its CRC
+        self._buf = bytearray(128)  # copy / checksum scratch
+        self._mv = memoryview(self._buf)
+        # live records, oldest first, in slots [0, _n); arrays only grow, slots are reused
+        self._seqs = array("I")
+        self._offs = array("I")
+        self._lens = array("H")
+        self._meta = bytearray()  # kind | _MDROP
+        self._n = 0
+        self._live = 0  # bytes of live records
+        self._keep = 0  # bytes of live records that are not droppable
+        self._next = 1  # seq the next append gets
+        self._size = 0  # bytes in the file, all of them valid records
+        self._opened = False  # False also after a failed write: the next call re-scans
+        self.writes = 0  # records written since boot (appends and removal acks)
+        self.dropped = 0  # bytes dropped from a torn or corrupt tail by the last open()
+        self.evicted = 0  # droppable records evicted since boot
+        self.compactions = 0
+        # test hook {"journal_write": N, "bytes": K, "kinds": "STM-"?, "raise": bool?}
+        self._crash = crash
+        self._crash_seen = 0
+
+    # ---- public API -------------------------------------------------------------------------
+
+    def open(self):
+        fsutil.recover(self.path, self.tmp)
+        self._n = 0
+        self._live = 0
+        self._keep = 0
+        self._next = 1
+        self.dropped = 0
+        size = fsutil.size(self.path)
+        good = self._scan(size) if size > 0 else 0
+        if good == 0 or good < size:
+            self.dropped = size - good if size > 0 else 0
+            self._rewrite(0, 0)  # raises, leaving the journal closed, when flash fails
+        else:
+            self._size = good
+        self._opened = True
+        return self._n
+
+    def append(self, kind, data, droppable=False):
+        if not self._opened:
+            self.open()
+        k = ord(kind) if len(kind) == 1 else 0
+        if k < 0x21 or k > 0x7E or k == _K_HEAD or k == _K_ACK:
+            raise ValueError("kind")
+        if isinstance(data, str):
+            data = data.encode()
+        n = len(data)
+        if n > _MAXLEN:
+            raise ValueError("record too long")
+        need = _OVH + n
+        if self._size + need > self.capacity:
+            self._make_room(need)
+        seq = self._next
+        off = self._size
+        self._write(k, _DROP if droppable else 0, n, seq, data)
+        self._next = seq + 1
+        self._push(seq, off, n, k | (_MDROP if droppable else 0))
+        return seq
+
+    def remove(self, seq):
+        # durable once it returns; False when seq is not live (already removed or evicted)
+        if not self._opened:
+            self.open()
+        i = self._find(seq)
+        if i < 0:
+            return False
+        if self._size + _OVH > self.capacity:
+            self._rewrite(0, seq)  # no room for an ack: the rewrite itself removes it
+        else:
+            self._write(_K_ACK, 0, 0, seq, None)
+            self._drop(i)
+        return True
+
+    def records(self):
+        # live (seq, kind, data) oldest first; safe against appends/removals between steps
+        if not self._opened:
+            self.open()
+        last = 0
+        while True:
+            i = self._after(last)
+            if i >= self._n:
+                return
+            last = self._seqs[i]
+            yield self._load(i)
+
+    def first(self, kinds=None):
+        if not self._opened:
+            self.open()
+        for i in range(self._n):
+            if kinds is None or chr(self._meta[i] & _KIND) in kinds:
+                return self._load(i)
+        return None
+
+    def get(self, seq):
+        i = self._find(seq)
+        return self._load(i) if i >= 0 else None
+
+    def count(self, kinds=None):
+        if kinds is None:
+            return self._n
+        c = 0
+        for i in range(self._n):
+            if chr(self._meta[i] & _KIND) in kinds:
+                c += 1
+        return c
+
+    def room(self):
+        return self.capacity - _OVH - self._keep
+
+    def compact(self):
+        if not self._opened:
+            self.open()
+        self._rewrite(0, 0)
+
+    def record_size(self, data):
+        return _OVH + len(data.encode() if isinstance(data, str) else data)
+
+    def size(self):
+        return self._size
+
+    def next_seq(self):
+        return self._next
+
+    # ---- index --------------------------------------------------------------------------------
+
+    def _push(self, seq, off, n, meta):
+        i = self._n
+        if i < len(self._seqs):
+            self._seqs[i] = seq
+            self._offs[i] = off
+            self._lens[i] = n
+            self._meta[i] = meta
+        else:
+            self._seqs.append(seq)
+            self._offs.append(off)
+            self._lens.append(n)
+            self._meta.append(meta)
+        self._n = i + 1
+        self._live += _OVH + n
+        if not meta & _MDROP:
+            self._keep += _OVH + n
+
+    def _drop(self, i):
+        n = _OVH + self._lens[i]
+        self._live -= n
+        if not self._meta[i] & _MDROP:
+            self._keep -= n
+        last = self._n - 1
+        while i < last:
+            self._seqs[i] = self._seqs[i + 1]
+            self._offs[i] = self._offs[i + 1]
+            self._lens[i] = self._lens[i + 1]
+            self._meta[i] = self._meta[i + 1]
+            i += 1
+        self._n = last
+
+    def _after(self, seq):
+        # index of the first live record with a seq greater than `seq` (_n when none)
+        lo = 0
+        hi = self._n
+        s = self._seqs
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if s[mid] <= seq:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def _find(self, seq):
+        i = self._after(seq - 1)
+        return i if i < self._n and self._seqs[i] == seq else -1
+
+    # ---- file ---------------------------------------------------------------------------------
+
+    def _load(self, i):
+        f = open(self.path, "rb")
+        try:
+            f.seek(self._offs[i] + _HDR)
+            data = f.read(self._lens[i])
+        finally:
+            f.close()
+        return (self._seqs[i], chr(self._meta[i] & _KIND), data.decode())
+
+    def _crc_span(self, f, n, crc):
+        # checksum the next n bytes of f; None when the file ends first
+        mv = self._mv
+        while n > 0:
+            m = n if n < 128 else 128
+            part = mv[:m]
+            if f.readinto(part) != m:
+                return None
+            crc = crc32(part, crc)
+            n -= m
+        return crc
+
+    def _scan(self, size):
+        hb = self._hb
+        f = open(self.path, "rb")
+        try:
+            off = 0
+            last = 0  # seq of the last data record: seqs must rise
+            while off + _OVH <= size:
+                if f.readinto(hb) != _HDR:
+                    break
+                magic, k, flags, n, seq = struct.unpack_from(_FMT, hb)
+                end = off + _OVH + n
+                if magic != _MAGIC or end > size or (off == 0) != (k == _K_HEAD):
+                    break
+                crc = self._crc_span(f, n, crc32(hb))
+                if crc is None or f.readinto(self._tb) != 4:
+                    break
+                if struct.unpack_from("<I", self._tb)[0] != crc:
+                    break
+                if k == _K_HEAD:
+                    self._next = seq if seq > 0 else 1
+                elif k == _K_ACK:
+                    i = self._find(seq)
+                    if i >= 0:
+                        self._drop(i)
+                elif k < 0x21 or k > 0x7E or seq <= last or flags > _DROP:
+                    break
+                else:
+                    last = seq
+                    if seq >= self._next:
+                        self._next = seq + 1
+                    self._push(seq, off, n, k | (_MDROP if flags & _DROP else 0))
+                off = end
+            return off
+        finally:
+            f.close()
+
+    def _write(self, k, flags, n, seq, data):
+        hb = self._hb
+        tb = self._tb
+        struct.pack_into(_FMT, hb, 0, _MAGIC, k, flags, n, seq)
+        crc = crc32(hb)
+        if n:
+            crc = crc32(data, crc)
+        struct.pack_into("<I", tb, 0, crc)
+        self.writes += 1
+        f = open(self.path, "ab")
+        try:
+            if self._crash is not None:
+                self._crash_check(f, k, n, data)
+            f.write(hb)
+            if n:
+                f.write(data)
+            f.write(tb)
+            f.flush()
+        except Exception:
+            self._opened = False  # a partial record may be on flash: re-scan before next use
+            raise
+        finally:
+            f.close()
+        fsutil.sync()
+        self._size += _OVH + n
+
+    def _crash_check(self, f, k, n, data):
+        c = self._crash
+        kinds = c.get("kinds")
+        if kinds is not None and chr(k) not in kinds:
+            return
+        self._crash_seen += 1
+        if self._crash_seen != c.get("journal_write", 0):
+            return
+        rec = bytes(self._hb) + (data if n else b"") + bytes(self._tb)
+        f.write(rec[: c.get("bytes", 0)])
+        f.flush()
+        f.close()
+        fsutil.sync()
+        if c.get("raise"):
+            raise CrashPoint()
+        import time
+
+        print("CRASHPOINT")
+        while True:
+            time.sleep(1)
+
+    def _make_room(self, need):
+        # compact; evict the oldest droppable records when compaction alone is not enough
+        over = _OVH + self._live + need - self.capacity
+        cut = 0  # droppable records with seq <= cut are left out
+        evict = 0
+        if over > 0:
+            for i in range(self._n):
+                if self._meta[i] & _MDROP:
+                    over -= _OVH + self._lens[i]
+                    cut = self._seqs[i]
+                    evict += 1
+                    if over <= 0:
+                        break
+            if over > 0:
+                raise JournalFull()
+        self._rewrite(cut, 0)
+        self.evicted += evict
+
+    def _skip(self, i, cut, gone):
+        s = self._seqs[i]
+        return s == gone or (s <= cut and self._meta[i] & _MDROP)
+
+    def _rewrite(self, cut, gone):
+        # copy the header and the live records (minus evicted `cut` and removed `gone`) to tmp,
+        # then rename over the journal; the index changes only after the rename succeeded
+        hb = self._hb
+        tb = self._tb
+        mv = self._mv
+        struct.pack_into(_FMT, hb, 0, _MAGIC, _K_HEAD, 0, 0, self._next)
+        struct.pack_into("<I", tb, 0, crc32(hb))
+        src = open(self.path, "rb") if self._n else None
+        dst = open(self.tmp, "wb")
+        try:
+            dst.write(hb)
+            dst.write(tb)
+            for i in range(self._n):
+                if self._skip(i, cut, gone):
+                    continue
+                src.seek(self._offs[i])
+                left = _OVH + self._lens[i]
+                while left > 0:
+                    part = mv[: left if left < 128 else 128]
+                    if src.readinto(part) != len(part):
+                        raise OSError(5)  # EIO: the journal shrank under us
+                    dst.write(part)
+                    left -= len(part)
+            dst.flush()
+        except Exception:
+            dst.close()
+            fsutil.remove(self.tmp)
+            raise
+        finally:
+            if src is not None:
+                src.close()
+        dst.close()
+        fsutil.sync()
+        fsutil.rename(self.tmp, self.path)
+        self.compactions += 1
+        # the new file holds exactly the kept records, in order, right after the header
+        off = _OVH
+        j = 0
+        live = 0
+        keep = 0
+        for i in range(self._n):
+            if self._skip(i, cut, gone):
+                continue
+            n = self._lens[i]
+            meta = self._meta[i]
+            self._seqs[j] = self._seqs[i]
+            self._offs[j] = off
+            self._lens[j] = n
+            self._meta[j] = meta
+            off += _OVH + n
+            live += _OVH + n
+            if not meta & _MDROP:
+                keep += _OVH + n
+            j += 1
+        self._n = j
+        self._live = live
+        self._keep = keep
+        self._size = off
