@@ -1,0 +1,374 @@
+# WebSocket client (RFC 6455) for the charger's link to the central system.
+#
+# The pure cores live in ws_codec (framing: WsCodec) and ws_handshake (opening handshake); this
+# module re-exports them and adds the pure helpers Backoff and Liveness (time comes in as an
+# argument) and WsClient, the thin asyncio shell that moves bytes between a socket and the codec.
+# (Split in three files because the compiler needs ~3 bytes of heap per source byte at once.)
+from os import urandom
+from time import ticks_ms, ticks_diff
+from ws_codec import (  # noqa: F401 (re-exported)
+    OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG,
+    TEXT, BINARY, CLOSE, PING, PONG, ERROR, OPEN, CLOSING, CLOSED,
+    WsError, WsCodec, header, mask,
+)
+from ws_handshake import accept_for, make_key, parse_url, handshake_request, check_response  # noqa: F401
+
+
+class Backoff:
+    """Jittered exponential back-off for reconnecting.
+
+    The n-th delay after a reset is drawn uniformly from [cap/2, cap] with cap = base_ms * 2**n
+    bounded by max_ms: never more than max_ms, never less than half the current step, and
+    stations that lost the backend together do not come back in lockstep.
+    """
+
+    def __init__(self, base_ms=1000, max_ms=60000, seed=None):
+        self.base_ms = base_ms
+        self.max_ms = max_ms
+        if seed is None:
+            seed = int.from_bytes(urandom(4), "little")
+        self._x = (seed & 0xFFFFFFFF) or 0x9E3779B9  # xorshift32 state, never 0
+        self._cap = min(base_ms, max_ms)
+
+    def _rand(self):
+        x = self._x
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        self._x = x
+        return x
+
+    def next_ms(self):
+        cap = self._cap
+        if cap < self.max_ms:
+            self._cap = min(cap * 2, self.max_ms)
+        half = cap // 2
+        return half + self._rand() % (cap - half + 1)
+
+    def reset(self):
+        self._cap = min(self.base_ms, self.max_ms)
+
+
+class Liveness:
+    """Stale-link detection, pure: the caller passes the time.
+
+    `due_ping(now)` is True (once) when nothing arrived for ping_interval_ms since the last frame
+    or ping, and records the ping as sent; `seen(now)` is called for every frame received;
+    `dead(now)` is True when a ping has had no frame at all in answer for timeout_ms.
+    ping_interval_ms <= 0 disables both. Times are ticks_ms values (wrap-safe).
+    """
+
+    def __init__(self, ping_interval_ms, timeout_ms):
+        self.ping_interval_ms = ping_interval_ms
+        self.timeout_ms = timeout_ms
+        self.reset(0)
+
+    def reset(self, now_ms):
+        self._last = now_ms  # last frame received, or last ping sent
+        self._ping = None  # when the unanswered ping went out; None = no ping outstanding
+
+    def seen(self, now_ms):
+        self._last = now_ms
+        self._ping = None
+
+    def due_ping(self, now_ms):
+        if self.ping_interval_ms <= 0 or self._ping is not None:
+            return False
+        if ticks_diff(now_ms, self._last) >= self.ping_interval_ms:
+            self._ping = now_ms
+            self._last = now_ms
+            return True
+        return False
+
+    def dead(self, now_ms):
+        return self._ping is not None and ticks_diff(now_ms, self._ping) >= self.timeout_ms
+
+    def wait_ms(self, now_ms):
+        """How long the caller may sleep before due_ping or dead can change (>= 0)."""
+        if self.ping_interval_ms <= 0:
+            return 1000
+        if self._ping is not None:
+            w = self.timeout_ms - ticks_diff(now_ms, self._ping)
+        else:
+            w = self.ping_interval_ms - ticks_diff(now_ms, self._last)
+        return w if w > 0 else 0
+
+
+class WsClient:
+    """WebSocket client over MicroPython asyncio streams (one connection at a time).
+
+    recv_text() (or the zero-copy recv_raw()) answers pings itself and returns None when the link
+    is closed, lost or found dead (reason in `error`); it raises WsError when the server breaks the
+    protocol (oversized message: code 1009, bad frame: 1002, bad UTF-8: 1007), after sending the
+    matching close frame. send_text() raises WsError when not connected or the link is lost.
+    While connected, a background task pings the server every ping_interval_ms of silence and
+    drops the link when no frame arrives within ping_timeout_ms of a ping.
+    """
+
+    def __init__(self, url, user, password, subprotocol="ocpp1.6", max_frame=16384,
+                 ping_interval_ms=30000, ping_timeout_ms=10000, connect_timeout_ms=10000,
+                 ssl=None):
+        self.secure, self.host, self.port, self.path = parse_url(url)
+        self.user = user
+        self.password = password
+        self.subprotocol = subprotocol
+        self.ssl = ssl  # an ssl.SSLContext for wss://, or None for the default client context
+        self.connect_timeout_ms = connect_timeout_ms
+        self.close_timeout_ms = 2000
+        self.codec = WsCodec(max_frame)
+        self.liveness = Liveness(ping_interval_ms, ping_timeout_ms)
+        self.connected = False
+        self.nodelay = False  # True once TCP_NODELAY was set on the socket
+        self.error = None  # why the last connection ended (str)
+        self._s = None  # the asyncio Stream (reader and writer are one object in MicroPython)
+        self._lock = None
+        self._ka = None  # keep-alive task
+        self._rx_task = None  # task inside recv_text, if any
+        self._tx_task = None  # task inside a socket write, if any
+        self._killed = False  # set when we cancel our own reader/writer to end the connection
+        self._closing = 0  # close code we sent; 0 = we did not start the closing handshake
+
+    def set_ping(self, ping_interval_ms, ping_timeout_ms=None):
+        self.liveness.ping_interval_ms = ping_interval_ms
+        if ping_timeout_ms is not None:
+            self.liveness.timeout_ms = ping_timeout_ms
+
+    async def connect(self):
+        import asyncio  # not at the top: the pure parts of ws need no event loop
+
+        if self._s is not None:
+            self._drop("reconnecting")
+        try:
+            await asyncio.wait_for_ms(self._open(), self.connect_timeout_ms)
+        except asyncio.TimeoutError:
+            self._drop("handshake timed out")
+            raise WsError("connect to %s:%d timed out after %d ms"
+                          % (self.host, self.port, self.connect_timeout_ms))
+        except WsError as e:
+            self._drop(str(e))
+            raise
+        except (OSError, EOFError) as e:
+            self._drop("connect failed")
+            raise WsError("connect to %s:%d failed: %r" % (self.host, self.port, e))
+
+    async def _open(self):
+        import asyncio  # not at the top: the pure parts of ws need no event loop
+
+        if self.secure:
+            ctx = self.ssl
+            if ctx is None:
+                try:
+                    import ssl
+
+                    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                except ImportError:
+                    raise WsError("wss:// needs the ssl module, which this build lacks")
+            s = (await asyncio.open_connection(self.host, self.port, ctx))[0]
+        else:
+            s = (await asyncio.open_connection(self.host, self.port))[0]
+        self._s = s
+        # OCPP frames are small and latency matters more than packet count; Nagle would hold a
+        # CALLRESULT back until the previous segment is acknowledged. IPPROTO_TCP=6, TCP_NODELAY=1
+        # (numbers, as MicroPython's socket module does not export the names). The stream keeps
+        # the socket in `.s`; under TLS that is the TLS wrapper, which may refuse the option.
+        try:
+            s.s.setsockopt(6, 1, 1)
+            self.nodelay = True
+        except Exception:
+            self.nodelay = False
+        key = make_key()
+        s.write(handshake_request(self.host, self.port, self.path, key, self.user, self.password,
+                                  self.subprotocol))
+        await s.drain()
+        head = bytearray()
+        while True:
+            line = await s.readline()
+            if not line:
+                check_response(head, key, self.subprotocol)  # raises: refused or cut short
+            head += line
+            if len(head) > 4096:
+                raise WsError("handshake: response head longer than 4096 bytes")
+            if line == b"\r\n" or line == b"\n":
+                break
+        check_response(head, key, self.subprotocol)
+        self.codec.reset()
+        self.liveness.reset(ticks_ms())
+        self._lock = asyncio.Lock()
+        self._killed = False
+        self._closing = 0
+        self.error = None
+        self.connected = True
+        self._ka = asyncio.create_task(self._keepalive(s))
+
+    async def _send(self, frame):
+        import asyncio  # not at the top: the pure parts of ws need no event loop
+
+        # One write() per frame: the stream takes the whole buffer or queues all of it, so frames
+        # from the keep-alive task and the application never interleave; the lock keeps two
+        # tasks from draining the same socket at once.
+        async with self._lock:
+            if self._s is None:  # dropped while this task waited for the lock
+                raise WsError("not connected")
+            self._tx_task = asyncio.current_task()
+            try:
+                self._s.write(frame)
+                await self._s.drain()
+            finally:
+                self._tx_task = None
+
+    async def _flush(self):
+        f = self.codec.pop_out()
+        while f is not None:
+            await self._send(f)
+            f = self.codec.pop_out()
+
+    async def send_text(self, s):
+        import asyncio  # not at the top: the pure parts of ws need no event loop
+
+        if not self.connected or self.codec.state != OPEN:
+            raise WsError("not connected")
+        try:
+            await self._send(self.codec.text(s))
+        except asyncio.CancelledError:
+            if self._killed:
+                raise WsError("link lost while sending: %s" % self.error)
+            raise
+        except OSError as e:
+            self._drop("send failed: %r" % e)
+            raise WsError("link lost while sending: %r" % e)
+
+    async def recv_text(self):
+        """Next text message as a str; None once the link is closed, lost or dead."""
+        return await self._recv(False)
+
+    async def recv_raw(self):
+        """Next text message as a memoryview into the receive buffer: no copy (a 16 kB message
+        needs no second 16 kB block, which a fragmented heap may not have) and no UTF-8 check.
+        Valid only until the next recv call; rpc.parse (json.loads) takes it as it is."""
+        return await self._recv(True)
+
+    async def _recv(self, raw):
+        import asyncio  # not at the top: the pure parts of ws need no event loop
+
+        if not self.connected:
+            return None
+        c = self.codec
+        c.raw = raw
+        s = self._s
+        self._rx_task = asyncio.current_task()
+        try:
+            while True:
+                n = await s.readinto(c.rx_buf())
+                if n is None:  # TLS record not complete yet
+                    continue
+                if n == 0:
+                    self._drop("connection closed by the server without a close frame")
+                    return None
+                self.liveness.seen(ticks_ms())
+                ev = c.rx_done(n)
+                if ev is None:
+                    continue
+                kind = ev[0]
+                if kind == TEXT:
+                    return ev[1]
+                if kind == PING:
+                    await self._flush()
+                elif kind == CLOSE:
+                    await self._flush()
+                    if self._closing:
+                        self._drop("closed by the client (%d)" % self._closing)
+                    else:
+                        self._drop("closed by the server: %d %s" % ev[1])
+                    return None
+                elif kind == ERROR:
+                    try:
+                        await asyncio.wait_for_ms(self._flush(), 1000)
+                    except Exception:
+                        pass
+                    self._drop("protocol error %d: %s" % ev[1])
+                    raise WsError(ev[1][1], ev[1][0])
+                # PONG needs nothing beyond `seen`; BINARY is not OCPP-J and is ignored
+        except asyncio.CancelledError:
+            if self._killed:
+                return None
+            raise
+        except OSError as e:
+            self._drop("receive failed: %r" % e)
+            return None
+        finally:
+            self._rx_task = None
+
+    async def close(self, code=1000):
+        import asyncio  # not at the top: the pure parts of ws need no event loop
+
+        s = self._s
+        if s is None:
+            return
+        if self.connected and self.codec.state == OPEN:
+            self._closing = code
+            try:
+                await asyncio.wait_for_ms(self._send(self.codec.close(code)), 1000)
+                if self._rx_task is None:
+                    # Nobody is reading: wait here for the server's close frame.
+                    await asyncio.wait_for_ms(self._until_closed(), self.close_timeout_ms)
+                else:
+                    t = 0
+                    while self._s is s and t < self.close_timeout_ms:
+                        await asyncio.sleep_ms(20)
+                        t += 20
+            except Exception:
+                pass
+        if self._s is s:  # not yet dropped by the reader, nor replaced by a new connection
+            self._drop("closed by the client (%d)" % code)
+
+    async def _until_closed(self):
+        while await self._recv(True) is not None:
+            pass
+
+    async def _keepalive(self, s):
+        import asyncio  # not at the top: the pure parts of ws need no event loop
+
+        lv = self.liveness
+        while self._s is s and self.connected:
+            w = lv.wait_ms(ticks_ms())
+            await asyncio.sleep_ms(w if w > 10 else 10)
+            if self._s is not s or not self.connected:
+                return
+            now = ticks_ms()
+            if lv.dead(now):
+                self._drop("link dead: no answer to a ping within %d ms" % lv.timeout_ms)
+                return
+            if lv.due_ping(now):
+                try:
+                    await self._send(self.codec.ping())
+                except Exception:
+                    pass  # a dead link shows up as a missing pong
+
+    def _drop(self, reason):
+        """End the connection now: close the socket, stop the reader/writer tasks we own."""
+        import asyncio  # not at the top: the pure parts of ws need no event loop
+
+        if self.connected or self._s is not None:
+            self.error = reason
+        self.connected = False
+        self.codec.state = CLOSED
+        self._killed = True
+        cur = None
+        try:
+            cur = asyncio.current_task()
+        except Exception:
+            pass
+        for t in (self._ka, self._rx_task, self._tx_task):
+            if t is not None and t is not cur:
+                try:
+                    t.cancel()
+                except Exception:
+                    pass
+        self._ka = None
+        s = self._s
+        self._s = None
+        if s is not None:
+            try:
+                s.s.close()
+            except Exception:
+                pass

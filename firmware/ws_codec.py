@@ -1,0 +1,314 @@
+# RFC 6455 framing, client side, sans-I/O: bytes in -> events out, frames out as bytes.
+# No sockets, no clock. ws.py is the public face; this module is split off so that each file
+# compiles within a small heap when loaded from source.
+from micropython import const
+from os import urandom
+
+OP_CONT = const(0)
+OP_TEXT = const(1)
+OP_BINARY = const(2)
+OP_CLOSE = const(8)
+OP_PING = const(9)
+OP_PONG = const(10)
+# Codec events are (kind, data); kind is the opcode of what arrived, or ERROR.
+TEXT = const(1)  # data: str, a whole (reassembled) message; a memoryview when codec.raw
+BINARY = const(2)  # data: bytes
+CLOSE = const(8)  # data: (code, reason); code 1005 when the close frame carried none
+PING = const(9)  # data: bytes (a pong is already queued)
+PONG = const(10)  # data: bytes
+ERROR = const(256)  # data: (close code, reason); a close frame with that code is queued
+
+OPEN = const(0)
+CLOSING = const(1)  # we sent a close frame and wait for the peer's
+CLOSED = const(2)
+
+_MASK_CHUNK = const(64)  # bytes masked per big-int XOR; bounds the temporary objects to ~3x this
+
+
+class WsError(Exception):
+    # code: the WebSocket close code of a protocol failure (1002, 1007, 1009...), or the HTTP
+    # status of a refused handshake (401...), or None.
+    def __init__(self, msg, code=None):
+        super().__init__(msg)
+        self.code = code
+
+
+def header(op, n, fin=True, masked=True):
+    """Frame header (without mask key) for an `n`-byte payload."""
+    b0 = (0x80 if fin else 0) | op
+    m = 0x80 if masked else 0
+    if n < 126:
+        return bytes((b0, m | n))
+    if n < 65536:
+        return bytes((b0, m | 126, n >> 8, n & 255))
+    return bytes((b0, m | 127)) + n.to_bytes(8, "big")
+
+
+def mask(buf, off, n, key):
+    """XOR buf[off:off+n] in place with the 4-byte mask `key` (RFC 6455 5.3).
+
+    Works a chunk at a time as one big-integer XOR instead of a Python loop per byte; the
+    temporaries are a few chunk-sized objects, so the heap never holds a second copy of the frame.
+    """
+    mv = memoryview(buf)
+    tail = n & 3
+    full = n - tail
+    if full:
+        km = key * (_MASK_CHUNK // 4)
+        kc = int.from_bytes(km, "little")
+        i = 0
+        while i < full:
+            m = full - i
+            if m >= _MASK_CHUNK:
+                m = _MASK_CHUNK
+                k = kc
+            else:
+                k = int.from_bytes(km[:m], "little")
+            a = off + i
+            v = int.from_bytes(mv[a:a + m], "little") ^ k
+            mv[a:a + m] = v.to_bytes(m, "little")
+            i += m
+    for i in range(full, n):  # at most 3 bytes; the key phase restarts at 0 every 4 bytes
+        buf[off + i] ^= key[i & 3]
+
+
+class WsCodec:
+    """Sans-I/O client side of RFC 6455.
+
+    Receiving: either `feed(data)` -> list of events, or, without copying, `rx_buf()` (a memoryview
+    of exactly the bytes wanted next) filled by the caller followed by `rx_done(n)` -> event or None.
+    Frames the codec must answer on its own (pong, close reply, close on error) are queued and
+    taken with `pop_out()`. Sending: `text()`, `ping()`, `pong()`, `close()`, `frame()` return one
+    buffer holding header, mask key and masked payload, to be written in one call.
+    """
+
+    def __init__(self, max_frame=16384, rand=urandom):
+        self.max_frame = max_frame
+        self._rand = rand
+        # Preallocated so that receiving allocates nothing but the message handed out.
+        self._msg = bytearray(max_frame)  # reassembly of a (possibly fragmented) data message
+        self._ctl = bytearray(125)  # payload of one control frame
+        self._hdr = bytearray(14)
+        self.reset()
+
+    def reset(self):
+        # raw=True: TEXT events carry a memoryview into the reassembly buffer instead of a str:
+        # no copy and no UTF-8 check; valid only until the next rx_buf()/feed(). json.loads takes it.
+        self.raw = False
+        self.state = OPEN
+        self._out = []
+        self._mlen = 0  # bytes of the current data message received so far
+        self._frag = 0  # opcode of the fragmented message in progress; 0 = none
+        self._new_frame()
+
+    def _new_frame(self):
+        self._phase = 0  # 0: 2-byte header, 1: extended length, 2: payload
+        self._need = 2
+        self._got = 0
+
+    # ---- receiving
+
+    def rx_buf(self):
+        """Where the next received bytes go (exactly as many as the codec wants next)."""
+        if self.state == CLOSED:
+            return memoryview(self._hdr)[0:0]
+        if self._phase == 2:
+            if self._op >= OP_CLOSE:
+                return memoryview(self._ctl)[self._got:self._need]
+            a = self._mlen + self._got
+            return memoryview(self._msg)[a:self._mlen + self._need]
+        if self._phase == 1:  # the extended length follows the 2 header bytes
+            return memoryview(self._hdr)[2 + self._got:2 + self._need]
+        return memoryview(self._hdr)[self._got:self._need]
+
+    def rx_done(self, n):
+        """`n` bytes were written to the last rx_buf(). Returns an event or None."""
+        if self.state == CLOSED or n <= 0:
+            return None
+        self._got += n
+        if self._got < self._need:
+            return None
+        if self._phase == 0:
+            return self._head()
+        if self._phase == 1:
+            h = self._hdr
+            if self._need == 2:
+                plen = (h[2] << 8) | h[3]
+            else:
+                if h[2] & 0x80:
+                    return self._fail(1002, "frame length has the top bit set")
+                plen = int.from_bytes(h[2:10], "big")
+            return self._length(plen)
+        return self._complete()
+
+    def feed(self, data):
+        """Push received bytes; returns the list of events they complete."""
+        evs = []
+        src = memoryview(data)
+        i = 0
+        n = len(data)
+        while i < n and self.state != CLOSED:
+            dst = self.rx_buf()
+            k = min(len(dst), n - i)
+            dst[:k] = src[i:i + k]
+            i += k
+            ev = self.rx_done(k)
+            if ev is not None:
+                evs.append(ev)
+        return evs
+
+    def _head(self):
+        h = self._hdr
+        b0 = h[0]
+        b1 = h[1]
+        op = b0 & 15
+        self._fin = b0 & 0x80
+        self._op = op
+        if b0 & 0x70:
+            return self._fail(1002, "reserved bits set (no extension was negotiated)")
+        if b1 & 0x80:
+            return self._fail(1002, "masked frame from server")
+        if op >= OP_CLOSE:
+            if op > OP_PONG:
+                return self._fail(1002, "unknown opcode %d" % op)
+            if not self._fin:
+                return self._fail(1002, "fragmented control frame")
+            if (b1 & 127) > 125:
+                return self._fail(1002, "control frame longer than 125 bytes")
+        elif op > OP_BINARY:
+            return self._fail(1002, "unknown opcode %d" % op)
+        elif op == OP_CONT:
+            if not self._frag:
+                return self._fail(1002, "continuation frame without a message in progress")
+        elif self._frag:
+            return self._fail(1002, "new message while a fragmented one is in progress")
+        plen = b1 & 127
+        if plen >= 126:
+            self._phase = 1
+            self._need = 2 if plen == 126 else 8
+            self._got = 0
+            return None
+        return self._length(plen)
+
+    def _length(self, plen):
+        m = self.max_frame
+        if self._op < OP_CLOSE and self._mlen + plen > m:
+            if self._mlen:
+                return self._fail(1009, "message of more than %d bytes > max %d" % (self._mlen + plen, m))
+            return self._fail(1009, "frame of %d bytes > max %d" % (plen, m))
+        self._phase = 2
+        self._need = plen
+        self._got = 0
+        if plen == 0:
+            return self._complete()
+        return None
+
+    def _complete(self):
+        op = self._op
+        n = self._need
+        self._new_frame()
+        if op >= OP_CLOSE:
+            if op == OP_CLOSE:
+                return self._closed(n)
+            data = bytes(memoryview(self._ctl)[:n])
+            if op == OP_PING:
+                if self.state == OPEN:
+                    self._out.append(self.pong(data))
+                return (PING, data)
+            return (PONG, data)
+        self._mlen += n
+        if not self._fin:
+            if op != OP_CONT:
+                self._frag = op
+            return None
+        if op == OP_CONT:
+            op = self._frag
+        self._frag = 0
+        mv = memoryview(self._msg)[:self._mlen]
+        self._mlen = 0
+        if op == OP_TEXT:
+            if self.raw:
+                return (TEXT, mv)
+            try:
+                return (TEXT, str(mv, "utf-8"))
+            except UnicodeError:
+                return self._fail(1007, "text message is not valid UTF-8")
+            except MemoryError:  # no free block for the copy (the GC already ran): refuse, not crash
+                return self._fail(1009, "no heap left for a %d-byte message" % len(mv))
+        try:
+            return (BINARY, bytes(mv))
+        except MemoryError:
+            return self._fail(1009, "no heap left for a %d-byte message" % len(mv))
+
+    def _closed(self, n):
+        c = self._ctl
+        if n == 0:
+            code = 1005
+            reason = ""
+        elif n == 1:
+            return self._fail(1002, "close frame with a 1-byte payload")
+        else:
+            code = (c[0] << 8) | c[1]
+            if code < 1000 or code >= 5000 or 1004 <= code <= 1006 or 1015 <= code < 3000:
+                return self._fail(1002, "invalid close code %d" % code)
+            try:
+                reason = str(memoryview(c)[2:n], "utf-8")
+            except UnicodeError:
+                return self._fail(1007, "close reason is not valid UTF-8")
+        if self.state == OPEN:
+            self._out.append(self.frame(OP_CLOSE, b"" if code == 1005 else c[:2]))
+        self.state = CLOSED
+        return (CLOSE, (code, reason))
+
+    def _fail(self, code, reason):
+        # "Fail the WebSocket connection" (RFC 6455 7.1.7): send a close frame, stop reading.
+        if self.state == OPEN:
+            self._out.append(self._close_frame(code, ""))
+        self.state = CLOSED
+        self._mlen = 0
+        self._frag = 0
+        return (ERROR, (code, reason))
+
+    def pop_out(self):
+        """Next frame the codec queued by itself (pong, close reply), or None."""
+        if self._out:
+            return self._out.pop(0)
+        return None
+
+    # ---- sending
+
+    def frame(self, op, payload=b"", fin=True, key=None):
+        """One masked client frame: header, mask key and masked payload in a single bytearray."""
+        n = len(payload)
+        h = header(op, n, fin)
+        hl = len(h) + 4
+        buf = bytearray(hl + n)
+        buf[:hl - 4] = h
+        if key is None:
+            key = self._rand(4)
+        buf[hl - 4:hl] = key
+        buf[hl:] = payload
+        mask(buf, hl, n, key)
+        return buf
+
+    def text(self, s, key=None):
+        return self.frame(OP_TEXT, s.encode() if isinstance(s, str) else s, True, key)
+
+    def ping(self, payload=b""):
+        return self.frame(OP_PING, payload)
+
+    def pong(self, payload=b""):
+        return self.frame(OP_PONG, payload)
+
+    def _close_frame(self, code, reason):
+        r = reason.encode()
+        if len(r) > 123:
+            r = r[:123]
+        return self.frame(OP_CLOSE, bytes((code >> 8, code & 255)) + r)
+
+    def close(self, code=1000, reason=""):
+        """Start the closing handshake: returns the close frame, or None if already closing."""
+        if self.state != OPEN:
+            return None
+        self.state = CLOSING
+        return self._close_frame(code, reason)
