@@ -1,0 +1,445 @@
+# Thermal controller: heater zones, cold-start interlock, sensor fail-safe, over-temperature cut-off,
+# energy-aware heating with predictive pre-heat. See docs/thermal.md for the design and the keys.
+#
+# Thermal(cfg, arrivals).step(counts, now_ms, tod_s) is a pure step: no clock, no I/O; everything
+# comes in as arguments and the results are left in preallocated arrays (duty, temp_cc, ...).
+# Inside step all arithmetic is on small ints (temperatures in centi-degrees C, duty in per mille),
+# so the step allocates nothing; floats appear only at construction and in the report helpers.
+#
+# now_ms is a millisecond tick that may wrap at 2**30 (pass time.ticks_ms() & 0x3FFFFFFF): only
+# differences of consecutive calls are used, and each is clamped to [0, 600 s].
+from array import array
+from micropython import const
+
+import ntc
+from arrivals import Arrivals, NBINS, BIN_S
+from zonemodel import Zone, LEAD_MAX_MIN, WIN, GUARD_BITS as _GUARD_BITS
+from restart import RestartGuard, ticks_diff  # noqa: F401  (RestartGuard: part of this API)
+
+G_CONTACTOR = const(1)
+G_DISPLAY = const(2)
+G_POWER = const(4)
+_CHARGE_GUARDS = const(5)  # contactor | power: the outputs that let an EV charge
+
+# Fault bits (per sensor, from ntc.Channel: OPEN..RATE; per zone: all, sensor bits OR-ed in).
+F_OPEN = const(1)
+F_SHORT = const(2)
+F_STUCK = const(4)
+F_RATE = const(8)
+F_DISAGREE = const(16)
+F_HEATER = const(32)
+F_OVERTEMP = const(64)
+_F_UNSAFE = const(48)      # zone-level faults that make its reading untrustworthy (with no reading)
+ALARM_CODES = (
+    (F_OPEN, "SensorOpen"), (F_SHORT, "SensorShort"), (F_STUCK, "SensorStuck"),
+    (F_RATE, "SensorRate"), (F_DISAGREE, "SensorDisagree"), (F_HEATER, "HeaterFault"),
+    (F_OVERTEMP, "OverTemp"),
+)
+
+FULL = const(1000)          # duty per mille
+_DT_MAX = const(600000)
+_V_MAX = const(20000)       # Wh per arrival
+_BIG = const(0x3FFFFFFF)
+
+
+def _same_ntc(a, b):
+    for k in a:
+        if k != "channel" and b.get(k) != a[k]:
+            return False
+    return len(a) - ("channel" in a) == len(b) - ("channel" in b)
+
+
+def _cc(x):
+    return int(round(float(x) * 100))
+
+
+class Thermal:
+    def __init__(self, cfg, arrivals=None):
+        g = {
+            "hold_k": cfg.get("hold_k", 0.6),
+            "drop_margin_k": cfg.get("drop_margin_k", 0.1),
+            "floor_c": cfg.get("floor_c", -38),
+            "failsafe_duty": cfg.get("failsafe_duty", 0.3),
+            "tau_min": cfg.get("tau_min", 60),
+            "heat_k_min": cfg.get("heat_k_min", 0.2),
+        }
+        convs = []
+        sensors = []
+        for i, sc in enumerate(cfg["sensors"]):
+            conv = None
+            for j in range(i):
+                if _same_ntc(cfg["sensors"][j], sc):
+                    conv = convs[j]
+            if conv is None:
+                conv = ntc.Ntc(sc)
+            convs.append(conv)
+            sensors.append(ntc.Channel(
+                conv, int(sc.get("channel", i)), _cc(cfg.get("rate_k_min", 5)),
+                int(cfg.get("stuck_min", 60) * 60000), int(cfg.get("stuck_swing", 0.5) * FULL),
+                int(cfg.get("recover_s", 60) * 1000)))
+        self.sensors = sensors
+        self.counts = None
+        self.zones = [Zone(zc, sensors, g) for zc in cfg["zones"]]
+        n = len(self.zones)
+        self.n = n
+        self.duty = array("H", [0] * n)      # per mille, per zone: the heater outputs
+        self.temp_cc = array("l", [0] * n)   # control temperature per zone (ntc.OPEN/SHORT on fault)
+        self.dis_cc = _cc(cfg.get("disagree_k", 3))
+        self.dis_ms_max = int(cfg.get("disagree_s", 120) * 1000)
+        self.hf_ms_max = int(cfg.get("heater_check_min", 20) * 60000)
+        self.hf_rise_cc = _cc(cfg.get("heater_rise_k", 1))
+        self.ot_hyst_cc = _cc(cfg.get("overtemp_hyst_k", 5))
+        self.kp = int(cfg.get("kp_per_k", 600))          # per mille per K
+        self.ki = int(cfg.get("ki_per_k_min", 200))      # per mille per K per minute
+        self.demand_ms = int(cfg.get("demand_min", 30) * 60000)
+        self.budget_pm = int(cfg.get("miss_budget_pm", 7))
+        self.lead_pct = int(cfg.get("lead_margin_pct", 25))
+        self.lead_add = int(cfg.get("lead_margin_min", 5))
+        self.value_wh = int(cfg.get("wait_value_wh", 500))
+        self.predict = 1 if cfg.get("predict", True) else 0
+        self.arrivals = arrivals if arrivals is not None else Arrivals()
+        self.arrivals.set_quiet(int(cfg.get("quiet_share_pm", 60)))
+        # state
+        self.last_ms = 0
+        self.started = 0
+        self.tod_s = -1           # local time of day last given to step, -1 unknown
+        self.session = 0          # 1 while an EV is plugged in / authorized / charging
+        self.demand_left = 0      # ms of on-demand heating left (plug-in / authorization)
+        self.allowed = 0          # G_* bits whose guarding zones are all ready
+        self.risk_u = 0           # expected arrivals (micro) while the charge guards were held today
+        self.expect_u = 0         # expected arrivals (micro) while idle today
+        self.want_in_s = 0        # seconds until the learned pattern wants the zones ready
+        self.cost_w = 0           # estimated power to hold the pre-heated zones ready
+        self.alarm_seq = 0        # bumped whenever any zone's alarm bits change
+        self.guards = 0           # charge guard bits some zone guards (contactor, power)
+        for z in self.zones:
+            self.guards |= z.guard & _CHARGE_GUARDS
+
+    # -- inputs besides step -------------------------------------------------------------
+
+    def demand(self, now_ms):
+        # Plug-in or authorization: heat every zone to operating temperature now.
+        if self.demand_left <= 0:
+            self.arrivals.record(self.tod_s)
+        self.demand_left = self.demand_ms
+
+    def set_session(self, active):
+        # An EV is plugged in, authorized or charging (1) - waiting for the interlock included -
+        # or gone (0). While active every zone is heated to / held at operating temperature.
+        self.session = 1 if active else 0
+
+    def reset_alarms(self):
+        # Operator reset: clears latched faults; detectors start again from scratch.
+        for z in self.zones:
+            z.latched = 0
+            z.hf_on = 0
+            z.dis_ms = 0
+        for s in self.sensors:
+            s.clear()
+
+    # -- the step -------------------------------------------------------------------------
+
+    def step(self, counts, now_ms, tod_s=-1):
+        # counts: raw ADC counts per sensor channel; returns the G_* bits allowed now.
+        if self.started:
+            dt = ticks_diff(now_ms, self.last_ms)
+            if dt < 0:
+                dt = 0
+            elif dt > _DT_MAX:
+                dt = _DT_MAX
+        else:
+            dt = 0
+            self.started = 1
+        self.last_ms = now_ms
+        if tod_s >= 0 and self.tod_s >= 0 and tod_s < self.tod_s:
+            self._new_day()
+        self.tod_s = tod_s
+        self.arrivals.observe(tod_s)
+        if self.demand_left > 0:
+            self.demand_left -= dt
+        self.counts = counts
+        zones = self.zones
+        for z in zones:
+            self._zone_temp(z, dt)
+        self._plan()
+        allowed = 7
+        i = 0
+        for z in zones:
+            self._control(z, dt)
+            if not z.ready:
+                allowed &= ~z.guard
+            self.duty[i] = z.duty
+            self.temp_cc[i] = z.t_cc if z.valid else (ntc.SHORT if z.fault & F_SHORT else ntc.OPEN)
+            if z.fault != z.last_fault:
+                z.last_fault = z.fault
+                self.alarm_seq += 1
+            i += 1
+        self.allowed = allowed
+        self._account(dt)
+        return allowed
+
+    def _zone_temp(self, z, dt):
+        s1 = z.s1
+        s1.read(self.counts, dt, z.duty)
+        ok1 = s1.ok()
+        s2 = z.s2
+        f = s1.fault
+        if s2 is not None:
+            s2.read(self.counts, dt, z.duty)
+            ok2 = s2.ok()
+            f |= s2.fault
+            if ok1 and ok2:
+                t1 = s1.t_cc
+                t2 = s2.t_cc
+                d = t1 - t2
+                if d > self.dis_cc or -d > self.dis_cc:
+                    z.dis_ms += dt
+                    if z.dis_ms >= self.dis_ms_max:
+                        z.latched |= F_DISAGREE
+                else:
+                    z.dis_ms = 0
+                z.t_cc = t1 if t1 < t2 else t2
+                z.hot_cc = t1 if t1 > t2 else t2
+            elif ok1 or ok2:
+                # One good sensor left: run on it; the alarm names the fault of the other.
+                z.t_cc = s1.t_cc if ok1 else s2.t_cc
+                z.hot_cc = z.t_cc
+            z.valid = 1 if ok1 or ok2 else 0
+        else:
+            z.t_cc = s1.t_cc
+            z.hot_cc = z.t_cc
+            z.valid = 1 if ok1 else 0
+        # Over-temperature from any converted reading, even one flagged stuck, implausible or
+        # still recovering from open/short (fault codes are far below any cut-off):
+        # turning a heater off is the safe side of a reading that says hot.
+        hot = s1.raw_cc
+        if s2 is not None and s2.raw_cc > hot:
+            hot = s2.raw_cc
+        if hot >= z.cut_cc:
+            z.latched |= F_OVERTEMP
+        elif z.latched & F_OVERTEMP and hot < z.cut_cc - self.ot_hyst_cc:
+            z.latched &= ~F_OVERTEMP
+        if z.valid:
+            self._heater_check(z, dt)
+        if not z.valid and not f:
+            f = F_OPEN   # no reading at all yet counts as an open sensor
+        z.fault = f | z.latched
+        z.unsafe = 1 if not z.valid or z.latched & _F_UNSAFE else 0
+        # Interlock: released at min + hysteresis, held again below min + drop margin.
+        if z.unsafe:
+            z.ready = 0
+        elif z.ready:
+            if z.t_cc < z.drop_cc:
+                z.ready = 0
+        elif z.t_cc >= z.min_cc + z.hyst_cc:
+            z.ready = 1
+
+    def _heater_check(self, z, dt):
+        # A heat-up episode at full duty from well below target must warm the zone.
+        if z.duty >= 900 and z.heater_w > 0:
+            if not z.hf_on:
+                if z.t_cc < z.min_cc + z.hyst_cc - 200:
+                    z.hf_on = 1
+                    z.hf_ms = 0
+                    z.hf_t0 = z.t_cc
+            elif z.hf_ms >= 0:
+                z.hf_ms += dt
+                if z.hf_ms >= self.hf_ms_max:
+                    if z.t_cc - z.hf_t0 < self.hf_rise_cc:
+                        z.latched |= F_HEATER
+                    z.hf_ms = -1   # checked once per episode
+        else:
+            z.hf_on = 0
+
+    # -- planning: when must the zones be ready -----------------------------------------
+
+    def _plan(self):
+        cost = 0
+        learned = 1
+        for z in self.zones:
+            if z.preheat and z.valid:
+                cost += z.model.hold_w(z.t_cc, z.hold_cc)
+                if not z.model.nb:
+                    learned = 0   # no heat-up seen yet: its lead time would be a guess
+        self.cost_w = cost
+        arr = self.arrivals
+        if not self.predict or self.tod_s < 0 or not learned or not arr.mature():
+            self.want_in_s = 0
+            return
+        # Next half-hour bin that must be ready: any but the quietest, and those of the quietest
+        # whose expected arrivals are worth the holding cost.
+        rate = arr.rate_mh
+        quiet = arr.quiet
+        k0 = self.tod_s // BIN_S
+        need = cost * 1000
+        v = self.value_wh
+        self.want_in_s = _BIG
+        for j in range(NBINS):
+            k = (k0 + j) % NBINS
+            if not quiet[k] or rate[k] * v >= need:
+                self.want_in_s = 0 if j == 0 else j * BIN_S - self.tod_s % BIN_S
+                return
+
+    # -- control law ---------------------------------------------------------------------
+
+    def _control(self, z, dt):
+        want = self.session or self.demand_left > 0
+        if not want and z.preheat:
+            want = self.want_in_s <= z.lead_min * 60
+        z.want = 1 if want else 0
+        if z.latched & F_OVERTEMP:
+            z.mode = 4
+            d = 0
+        elif z.unsafe:
+            z.mode = 3
+            d = z.failsafe
+        elif want and not z.ready:
+            z.mode = 1
+            d = FULL
+        elif want:
+            if z.mode != 2:
+                z.mode = 2
+                z.i_u = z.model.hold_duty(z.t_cc, z.hold_cc) * 1000
+            m = z.model
+            if not m.nb and m.samples > 2 * WIN and (m.samples // WIN) % 4 == 3:
+                # Heater strength unknown (no heat-up seen): one window an hour at the held
+                # duty + 50 %, so that pre-heat can be planned at all.
+                d = z.i_u // 1000 + 500
+                if d > FULL:
+                    d = FULL
+            else:
+                # Until the model learned the heater, hold higher: its hold duty is a guess.
+                d = self._pi(z, z.hold_cc if m.nb else z.min_cc + z.hyst_cc - 50, dt)
+        else:
+            if z.mode != 0:
+                z.mode = 0
+                z.i_u = 0
+            d = self._pi(z, z.floor_cc, dt) if z.t_cc < z.floor_cc + 100 else 0
+        if z.heater_w <= 0:
+            d = 0
+        if z.relay:
+            d = self._relay(z, d, dt)
+            if z.mode == 4 and d:
+                # Over-temperature overrides the relay's minimum on time.
+                z.relay_on = 0
+                z.relay_ms = 0
+                d = 0
+        z.duty = d
+        m = z.model
+        if m.add(z.t_cc, d, dt, self.session or z.fault or not z.valid) and z.valid:
+            lead = m.lead_min(z.t_cc, z.min_cc + z.hyst_cc + 20)
+            if lead < LEAD_MAX_MIN:
+                lead = lead * (100 + self.lead_pct) // 100 + self.lead_add
+            z.lead_min = lead if lead < LEAD_MAX_MIN else LEAD_MAX_MIN
+
+    def _pi(self, z, set_cc, dt):
+        e = set_cc - z.t_cc
+        ei = e if e < 500 else 500
+        if ei < -500:
+            ei = -500
+        p = self.kp * e // 100
+        i = z.i_u
+        d = i // 1000 + p
+        # Integrate only while the output is not saturated in the error's direction.
+        if not ((d <= 0 and ei < 0) or (d >= FULL and ei > 0)):
+            i += self.ki * ei * (dt // 1000) // 6
+            if i < 0:
+                i = 0
+            elif i > 1000000:
+                i = 1000000
+            z.i_u = i
+            d = i // 1000 + p
+        if d < 0:
+            return 0
+        return d if d < FULL else FULL
+
+    def _relay(self, z, d, dt):
+        # Sigma-delta: the relay's average follows d, within its minimum on and off times.
+        if z.relay_ms < 0x3FFFFFF:
+            z.relay_ms += dt
+        on = z.relay_on
+        z.sd_acc += (d - (FULL if on else 0)) * (dt // 1000)
+        if z.sd_acc > 600000:
+            z.sd_acc = 600000
+        elif z.sd_acc < -600000:
+            z.sd_acc = -600000
+        if on:
+            if (d == 0 or z.sd_acc < 0) and z.relay_ms >= z.min_on_ms:
+                z.relay_on = 0
+                z.relay_ms = 0
+        elif d > 0 and (d == FULL or z.sd_acc > 0) and z.relay_ms >= z.min_off_ms:
+            z.relay_on = 1
+            z.relay_ms = 0
+        return FULL if z.relay_on else 0
+
+    # -- day rollover and energy accounting -------------------------------------------
+
+    def _account(self, dt):
+        for z in self.zones:
+            p_mw = z.heater_w * z.duty
+            if p_mw:
+                z.mws += p_mw * (dt // 1000) + p_mw * (dt % 1000) // 1000
+                if z.mws >= 3600000:
+                    z.wh += z.mws // 3600000
+                    z.mws %= 3600000
+        if self.session or self.tod_s < 0:
+            return
+        lam = self.arrivals.rate_at(self.tod_s)
+        x = lam * dt // 3600
+        self.expect_u += x
+        if self.allowed & self.guards != self.guards:
+            self.risk_u += x
+
+    def _new_day(self):
+        # Hold the expected share of arrivals met by held charge guards within the budget.
+        e = self.expect_u
+        if e > 0 and self.arrivals.mature():
+            if self.risk_u > e // 1000 * self.budget_pm:
+                self.value_wh += self.value_wh // 4 + 10
+                if self.value_wh > _V_MAX:
+                    self.value_wh = _V_MAX
+            else:
+                self.value_wh -= self.value_wh // 16
+                if self.value_wh < 1:
+                    self.value_wh = 1
+        self.risk_u = 0
+        self.expect_u = 0
+
+    # -- reports (allocate: call on change, not in a loop) ------------------------------
+
+    def alarms(self):
+        # Active alarms as short codes with the zone: ["SensorOpen:electronics", ...].
+        out = []
+        for z in self.zones:
+            for bit, code in ALARM_CODES:
+                if z.fault & bit:
+                    out.append(code + ":" + z.name)
+        return out
+
+    def reason(self, guards=_CHARGE_GUARDS):
+        # Why the given outputs are held, for StatusNotification info / vendorErrorCode, or None.
+        for z in self.zones:
+            if z.guard & guards and not z.ready:
+                if z.unsafe:
+                    for bit, code in ALARM_CODES:
+                        if z.fault & bit:
+                            return code + ":" + z.name
+                    return "SensorOpen:" + z.name
+                return "ColdInterlock:%s %.1fC" % (z.name, z.t_cc / 100)
+        return None
+
+    def temps_c(self):
+        # [(zone name, temp C or None)] for Temperature measurands.
+        return [(z.name, z.t_cc / 100 if z.valid else None) for z in self.zones]
+
+    def energy_wh(self):
+        # Heater energy per zone since boot, Wh.
+        return [z.wh + z.mws / 3600000 for z in self.zones]
+
+    def models(self):
+        # Learned [(zone, (C J/K, UA W/K) or None)].
+        return [(z.name, z.model.params()) for z in self.zones]
+
+    def allows(self, guard):
+        # guard: 'contactor' | 'display' | 'power'
+        return bool(self.allowed & _GUARD_BITS[guard])
