@@ -1,0 +1,1 @@
+"""The OCPP endpoint (central system side): WebSocket server, handshake, message handlers."""
