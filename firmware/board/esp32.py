@@ -1,0 +1,140 @@
+# Esp32Board: the board interface (docs/interfaces.md §1.2) on an ESP32 (machine.Pin/ADC/PWM/UART/
+# WDT/RTC). Pin numbers come from the configuration key `esp32_pins`. Cannot run on the unix port
+# (no `machine`); it is compile-checked with mpy-cross.
+#
+# Control pilot: the EVSE drives the pilot with +12 V, or a 1 kHz PWM whose duty cycle offers a
+# current (IEC 61851-1: duty % = A / 0.6 for 6..51 A) once a session may draw energy. The ADC reads
+# the pilot's high level through a divider mapping -12..+12 V onto the ADC range; the EV pulls it
+# to +9 V (B), +6 V (C), +3 V (D); 0 V is no pilot/short (E), -12 V the EVSE's own fault (F).
+import time
+from machine import ADC, PWM, RTC, UART, WDT, Pin, reset, soft_reset
+from micropython import const
+
+PINS = {'cp_adc': 36, 'cp_pwm': 25, 'contactor': 26, 'lock': 27,
+        'rfid_uart': None, 'rfid_rx': None, 'rfid_tx': None,
+        # the pilot front end: v_cp_mv = uv * cp_gain_milli / 1000000 - cp_offset_mv
+        'cp_gain_milli': 7273, 'cp_offset_mv': 12000}
+_SAMPLES = const(24)  # ADC reads per poll, spread over more than one 1 ms PWM period
+_WDT_MS = const(8000)
+# seconds from 1970 to the port's epoch (2000 on most bare-metal ports)
+_EPOCH = 946684800 if time.gmtime(0)[0] == 2000 else 0
+
+
+def cp_from_mv(mv):
+    # the pilot's high level (mV) -> IEC 61851 state
+    if mv >= 10500:
+        return 'A'
+    if mv >= 7500:
+        return 'B'
+    if mv >= 4500:
+        return 'C'
+    if mv >= 1500:
+        return 'D'
+    if mv <= -10500:
+        return 'F'
+    return 'E'
+
+
+class Esp32Board:
+    def __init__(self, station, config, meter_source=None):
+        pins = dict(PINS)
+        try:
+            pins.update(config.get('esp32_pins') or {})
+        except Exception:
+            pass
+        self.pins = pins
+        self.max_current_a = station.get('max_current_a', 16)
+        self.meter_source = meter_source  # () -> (energy_wh, power_w): the Modbus meter's registers
+        self._energy_wh = 0
+        self._power_w = 0
+        self._cp = 'E'
+        self._contactor = False
+        self._lock = False
+        self._tag = None
+        self._rx = bytearray()
+        self._wdt = None
+        self._pwm = None
+        self._adc = None
+        self._uart = None
+
+    async def start(self):
+        p = self.pins
+        self._contactor_pin = Pin(p['contactor'], Pin.OUT, value=0)
+        self._lock_pin = Pin(p['lock'], Pin.OUT, value=0)
+        self._pwm = PWM(Pin(p['cp_pwm']), freq=1000, duty_u16=65535)  # +12 V: no current offered
+        self._adc = ADC(Pin(p['cp_adc']))
+        self._adc.atten(ADC.ATTN_11DB)
+        if p.get('rfid_uart') is not None:
+            self._uart = UART(p['rfid_uart'], baudrate=9600, rx=p['rfid_rx'], tx=p['rfid_tx'])
+        self._wdt = WDT(timeout=_WDT_MS)
+
+    async def poll(self):
+        hi = -1 << 30
+        adc = self._adc
+        for _ in range(_SAMPLES):
+            uv = adc.read_uv()
+            if uv > hi:
+                hi = uv
+        self._cp = cp_from_mv(hi * self.pins['cp_gain_milli'] // 1000000 - self.pins['cp_offset_mv'])
+        if self.meter_source is not None:
+            try:
+                self._energy_wh, self._power_w = self.meter_source()
+            except Exception:
+                pass  # the last good values stand
+        self._read_rfid()
+
+    def _read_rfid(self):
+        # readers send the card number as text, framed by STX/ETX or ended by CR/LF
+        u = self._uart
+        if u is None or not u.any():
+            return
+        buf = self._rx
+        for b in u.read():
+            if b in (2, 3, 10, 13):
+                if b != 2 and buf:
+                    self._tag = bytes(buf[:20]).decode().upper()
+                buf[:] = b''
+            elif 32 < b < 127 and len(buf) < 32:
+                buf.append(b)
+
+    def cp_state(self):
+        return self._cp
+
+    def meter(self):
+        return self._energy_wh, self._power_w
+
+    def take_id_tag(self):
+        tag, self._tag = self._tag, None
+        return tag
+
+    def set_contactor(self, on):
+        self._contactor = bool(on)
+        self._contactor_pin.value(1 if on else 0)
+
+    def set_lock(self, locked):
+        # a locked cable means a session: offer current on the pilot from then on
+        self._lock = bool(locked)
+        self._lock_pin.value(1 if locked else 0)
+        amps = self.max_current_a
+        duty = 65535 if not locked else (amps * 65535 * 10) // 600
+        self._pwm.duty_u16(duty)
+
+    def contactor(self):
+        return self._contactor
+
+    def feed_wdt(self):
+        if self._wdt is not None:
+            self._wdt.feed()
+
+    def now_s(self):
+        return int(time.time()) + _EPOCH
+
+    def set_time(self, epoch_s):
+        t = time.gmtime(int(epoch_s) - _EPOCH)
+        RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0))
+
+    def reset(self, hard):
+        self._contactor_pin.value(0)
+        if hard:
+            reset()
+        soft_reset()

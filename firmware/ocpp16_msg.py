@@ -1,0 +1,107 @@
+# OCPP 1.6 payload text and ISO 8601 time, for ocpp16 and ocpp16_calls. Pure functions.
+# Payloads are built as JSON text (not dicts) so that journal records can hold them as sent.
+import json
+
+E_REG = 'Energy.Active.Import.Register'
+E_INT = 'Energy.Active.Import.Interval'
+P_IMP = 'Power.Active.Import'
+
+
+def iso(t):
+    # Unix seconds -> '2026-01-20T06:00:00Z' (proleptic Gregorian; independent of the port's epoch)
+    days, s = divmod(int(t), 86400)
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    m = mp + 3 if mp < 10 else mp - 9
+    return '%04d-%02d-%02dT%02d:%02d:%02dZ' % (yoe + era * 400 + (m <= 2), m, doy - (153 * mp + 2) // 5 + 1,
+                                               s // 3600, s % 3600 // 60, s % 60)
+
+
+def parse_iso(s):
+    # '2026-01-20T06:00:00[.fff][Z|+hh:mm]' -> Unix seconds, or None
+    try:
+        y, m, d = int(s[0:4]), int(s[5:7]), int(s[8:10])
+        if s[4] != '-' or s[7] != '-' or s[10] not in 'Tt ' or not (1 <= m <= 12 and 1 <= d <= 31):
+            return None
+        t = int(s[11:13]) * 3600 + int(s[14:16]) * 60 + int(s[17:19])
+        i = 19
+        while i < len(s) and s[i] in '.0123456789':
+            i += 1
+        if i < len(s) and s[i] in '+-':
+            off = int(s[i + 1:i + 3]) * 3600 + int(s[i + 4:i + 6]) * 60
+            t -= off if s[i] == '+' else -off
+        y -= m <= 2
+        era = y // 400
+        yoe = y - era * 400
+        doe = yoe * 365 + yoe // 4 - yoe // 100 + (153 * (m - 3 if m > 2 else m + 9) + 2) // 5 + d - 1
+        return (era * 146097 + doe - 719468) * 86400 + t
+    except (ValueError, IndexError):
+        return None
+
+
+def q(s):
+    # a JSON string literal
+    return json.dumps(s)
+
+
+def sampled(ctx, energy_wh, power_w, measurands, delta_wh=0):
+    # sampledValue array, measurands in the configured order; transaction begin/end values carry
+    # energy only (no power reading is kept for them)
+    out = '['
+    for m in (measurands or E_REG).split(','):
+        m = m.strip()
+        if m == E_REG:
+            v, u = energy_wh, 'Wh'
+        elif m == E_INT:
+            v, u = delta_wh, 'Wh'
+        elif m == P_IMP and not ctx.startswith('Transaction'):
+            v, u = power_w, 'W'
+        else:
+            continue
+        if len(out) > 1:
+            out += ','
+        out += '{"value":"%d","context":"%s","measurand":"%s","unit":"%s"}' % (v, ctx, m, u)
+    if len(out) == 1:
+        return sampled(ctx, energy_wh, power_w, E_REG)
+    return out + ']'
+
+
+def meter_value(ts, sv):
+    return '{"timestamp":"%s","sampledValue":%s}' % (ts, sv)
+
+
+def stop_body(ltx, tag, meter_stop, reason, ts, meter_start, start_ts, measurands):
+    # a T journal record: "<ltx> <StopTransaction payload without transactionId>"
+    td = '[%s,%s]' % (meter_value(start_ts, sampled('Transaction.Begin', meter_start, 0, measurands)),
+                      meter_value(ts, sampled('Transaction.End', meter_stop, 0, measurands,
+                                              meter_stop - meter_start)))
+    return ('%d {%s"meterStop":%d,"timestamp":"%s","reason":"%s","transactionData":%s}'
+            % (ltx, '' if tag is None else '"idTag":%s,' % q(tag), meter_stop, ts, reason, td))
+
+
+def meter_values(cid, txid, ts, sv):
+    # MeterValues payload; `txid` None leaves transactionId out
+    return ('{"connectorId":%d%s,"meterValue":[%s]}'
+            % (cid, '' if txid is None else ',"transactionId":%d' % txid, meter_value(ts, sv)))
+
+
+def status(conn, ts):
+    s = ('{"connectorId":%d,"errorCode":"%s","status":"%s","timestamp":"%s"'
+         % (conn.connector_id, conn.error_code(), conn.status(), ts))
+    if conn.fault_info:
+        s += ',"info":' + q(conn.fault_info[:50])
+    if conn.vendor_error:
+        s += ',"vendorErrorCode":' + q(conn.vendor_error[:50])
+    return s + '}'
+
+
+def boot(info, firmware_version):
+    s = ('{"chargePointVendor":%s,"chargePointModel":%s,"firmwareVersion":"%s"'
+         % (q(info.get('vendor', 'Frostgrid')[:20]), q(info.get('model', 'AC7')[:20]), firmware_version))
+    if info.get('serial'):
+        s += ',"chargePointSerialNumber":' + q(info['serial'][:25])
+    return s + '}'
