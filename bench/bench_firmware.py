@@ -220,9 +220,11 @@ def main(argv: list[str] | None = None) -> int:
                                                            if run.peak is not None and base is not None
                                                            else None)
             notes.append("modules loaded in the session: " + ",".join(mpy.modules or py.modules))
-            data_peaks = [v for v in (results["peak_data_heap_py_bytes"], results["peak_data_heap_mpy_bytes"])
-                          if v is not None]
-            results["peak_data_heap_bytes"] = max(data_peaks) if data_peaks else None
+            # the headline data peak is the .mpy run's: a board runs precompiled (or frozen) code;
+            # from .py sources the qstrs of modules compiled at run time stay in the heap as well
+            results["peak_data_heap_bytes"] = (results["peak_data_heap_mpy_bytes"]
+                                               if results["peak_data_heap_mpy_bytes"] is not None
+                                               else results["peak_data_heap_py_bytes"])
             if not (py.samples and mpy.samples):
                 notes.append("the firmware reported no `HEAP alloc=` lines: app.py must log them when "
                              "station.json has heap_report_ms (and `HEAP_BASE alloc=` after its imports)")

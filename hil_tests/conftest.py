@@ -26,6 +26,19 @@ DUT_HEAP = os.environ.get("FROSTGRID_DUT_HEAP", DEFAULT_HEAP)
 # Which firmware the devices run: "mpy" (mpy-cross output, what a board runs; default) or "py".
 DUT_FW = os.environ.get("FROSTGRID_DUT_FW", "mpy")
 _ids = itertools.count(1)
+# devices and backends of the test running now: their logs are attached to its report if it fails
+watched: list[Dut | BackendProc] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Attach the tail of every watched firmware and backend log to a failing test's report."""
+    outcome = yield
+    rep = outcome.get_result()  # type: ignore[attr-defined]
+    if rep.failed and rep.when in ("call", "setup"):
+        for w in watched:
+            name = f"firmware {w.id}" if isinstance(w, Dut) else "backend"
+            rep.sections.append((f"{name} log (tail)", w.tail(80)))
 
 
 def new_station_id(prefix: str = "HIL") -> str:
@@ -54,7 +67,9 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendProc]:
     """One backend on SQLite for the whole session (tests use their own station ids)."""
     tmp = tmp_path_factory.mktemp("backend")
     b = start_backend(sqlite_url(tmp / "frostgrid.db"), tmp)
+    watched.append(b)
     yield b
+    watched.remove(b)
     b.stop()
 
 
@@ -105,6 +120,7 @@ def dut_factory(tmp: Path, plant: ThreadedPlant, fw: Path = FIRMWARE_DIR) -> tup
         dut = Dut(tmp / sid, st, config=dut_config() if config is None else config,
                   fw_dir=fw_dir or fw, heap=heap)
         made.append(dut)
+        watched.append(dut)
         return dut
 
     return make, made
@@ -118,3 +134,5 @@ def make_dut(tmp_path: Path, plant: ThreadedPlant, firmware_dir: Path) -> Iterat
     yield make
     for d in made:
         d.stop()
+        if d in watched:
+            watched.remove(d)

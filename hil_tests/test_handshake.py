@@ -66,7 +66,8 @@ def test_unknown_station_and_wrong_password_are_refused_while_a_good_station_sta
     # the good station was not disturbed: same connection, and it still talks to the backend
     assert backend.connected(dut.id)
     assert wire.proxy.accepted == 1 and wire.active == 1
-    answer = backend.http.get(f"stations/{dut.id}/configuration", params={"key": "HeartbeatInterval"})
+    answer = backend.http.get(f"stations/{dut.id}/configuration", params={"key": "HeartbeatInterval"},
+                              timeout=45)  # longer than the backend's own command timeout (30 s)
     assert answer.status_code == 200, answer.text
     assert [k["key"] for k in answer.json()["configuration_key"]] == ["HeartbeatInterval"]
     unplug_and_finish(st, dut, ltx)

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from hil_tests.backend_proc import BackendProc, wait_until
-from hil_tests.conftest import DUT_HEAP, new_station_id
+from hil_tests.conftest import DUT_HEAP, new_station_id, watched
 from hil_tests.dut import Dut, station_json
 from hil_tests.plant import Ev, ThreadedPlant
 from hil_tests.proxy import ThreadedProxy
@@ -100,7 +100,9 @@ def rig(backend: BackendProc, firmware_dir: Path, tmp_path_factory: pytest.TempP
     dut = Dut(tmp / sid, station_json(sid, wire.url("/ocpp"), pw, plant.address, journal_bytes=8192),
               config=dut_config(SAMPLE_S), fw_dir=firmware_dir, heap=DUT_HEAP)
     r = Rig(backend, plant, wire, dut)
+    watched.append(dut)
     yield r
+    watched.remove(dut)
     if os.environ.get("FROSTGRID_KILL9_LOG"):
         Path(os.environ["FROSTGRID_KILL9_LOG"]).write_text("\n".join(r.log) + "\n")
     dut.stop()
