@@ -3,94 +3,74 @@
 #   control  every ~200 ms: board poll -> connector step -> OCPP step -> contactor/lock, watchdog
 #   link     connect, receive frames, reconnect with jittered back-off (stale links: ws pings and
 #            unanswered CALLs)
-#   sender   writes the frames the OCPP core hands out, in order
+#   sender   writes the frames the OCPP core hands out, in order (started when there are some)
 # A Reset from the backend ends here: log, close the link, board.reset() (exit code 3 on the sim
 # board, machine.reset() on an ESP32). Log lines a test harness reads (log.log -> stdout):
 #   BOOT, JOURNAL n=, CONNECTED, DISCONNECTED, RESET soft|hard (+ TX_*/STATUS/... from ocpp16)
 import asyncio
+import gc
 import json
 from micropython import const
 from time import ticks_diff, ticks_ms
 
-# biggest compiles first, while the heap is emptiest (matters when running from .py sources)
-from journal import Journal
-from ocpp16 import Ocpp16
-from auth import AuthCache, LocalList
-from config import Config
-from ws import Backoff, WsClient
-from connector import Connector
-from board import make_board
-from log import log
+# Collect every few kB allocated rather than only when the heap is full: garbage then never
+# spreads the live objects over the whole heap, so the big blocks (the link's frame buffer, the
+# code of a module loaded on demand) still find room in a heap of ~100 kB. Set before the
+# firmware's modules load.
+gc.threshold(4096)
+
+# every module of the firmware loads with app, biggest compiles first while the heap is emptiest
+# (matters when running from .py sources); app_boot.py builds the objects from them at boot
+import journal  # noqa: E402, F401
+import ocpp16  # noqa: E402, F401
+import auth  # noqa: E402, F401
+import config  # noqa: E402, F401
+from ws import Backoff  # noqa: E402
+import connector  # noqa: E402, F401
+from board import make_board  # noqa: E402, F401
+import lazy  # noqa: E402
+from log import log  # noqa: E402
 
 _STEP_MS = const(200)
-_FIRST_READING_TRIES = const(15)  # ~3 s for the sim board's plant link at boot
-
-
-def _count(journal):
-    n = 0
-    for _ in journal.records():
-        n += 1
-    return n
 
 
 class App:
     def __init__(self, station):
         self.station = station
         self.outbox = []  # frames from the OCPP core waiting for the sender
-        self.wake = asyncio.Event()  # the outbox has frames
-        self.reset_ev = asyncio.Event()
-        self.reset_hard = False
+        self.sending = False  # a sender task is running (started by _send, ends when the outbox is empty)
+        self.resetting = False
         self.ws = None
         self.core = None
 
     async def run(self):
-        st = self.station
-        log('INFO', 'BOOT id=%s' % st['id'])
-        # the link's frame buffer is the biggest block: take it while the heap is unfragmented
-        self.ws = WsClient(st['url'] + '/' + st['id'], st['id'], st['password'], 'ocpp1.6',
-                           st.get('max_frame', 16384))
-        cfg = Config('config.json', log=log)
-        board = self.board = make_board(st, cfg)
-        await board.start()
-        j = Journal('journal.bin', st.get('journal_bytes', 16384), crash=st.get('test_crash'))
-        j.open()
-        local = LocalList('auth.json', cfg.get('LocalAuthListMaxLength'), cfg.get('SendLocalListMaxLength'),
-                          log=log)
-        cache = AuthCache('authcache.json', cfg.get('AuthorizationCacheMaxEntries'), log=log)
-        conn = self.conn = Connector(1)
-        self.ws.set_ping(cfg.get('WebSocketPingInterval') * 1000)
-        self.core = Ocpp16(cfg, j, local, cache, conn, self._send, board.now_s, board.meter,
-                           set_time=board.set_time, reset=self._reset, unlock=self._unlock, log=log,
-                           info=st)
-        # the first reading decides what a transaction cut by a power loss was billed up to
-        for _ in range(_FIRST_READING_TRIES):
-            await board.poll()
-            if getattr(board, 'linked', True):
-                break
-            await asyncio.sleep_ms(_STEP_MS)
-        now = ticks_ms()
-        conn.step(board.cp_state(), now)
-        log('INFO', 'JOURNAL n=%d' % self.core.recover(now))
+        # boot: build the board, stores, connector and OCPP core from station.json; that code
+        # runs once, so it is loaded for it (app_boot.py, lazy.py)
+        await lazy.call('app_boot', 'setup', self)
+        self.station = None  # what the firmware keeps of it is in the objects built
         asyncio.create_task(self._control())
-        asyncio.create_task(self._sender())
-        asyncio.create_task(self._link())
-        await self.reset_ev.wait()
-        log('INFO', 'RESET %s' % ('hard' if self.reset_hard else 'soft'))
-        board.set_contactor(False)
+        await self._link()  # runs until a reset ends the process
+
+    async def _restart(self, hard):
+        log('INFO', 'RESET %s' % ('hard' if hard else 'soft'))
+        self.board.set_contactor(False)
         try:
             await asyncio.wait_for_ms(self.ws.close(), 3000)
         except Exception:
             pass
-        board.reset(self.reset_hard)
+        self.board.reset(hard)  # does not return: the process exits (sim) or the board restarts
 
     # ---- callables handed to the OCPP core ----------------------------------------------------
     def _send(self, text):
         self.outbox.append(text)
-        self.wake.set()
+        if not self.sending:
+            self.sending = True
+            asyncio.create_task(self._sender())
 
     def _reset(self, hard):
-        self.reset_hard = hard
-        self.reset_ev.set()
+        if not self.resetting:
+            self.resetting = True
+            asyncio.create_task(self._restart(hard))
 
     def _unlock(self):
         self.board.set_lock(False)
@@ -126,10 +106,9 @@ class App:
             await asyncio.sleep_ms(wait if wait > 10 else 10)
 
     async def _sender(self):
+        # writes the outbox in order, then ends (the next _send starts another)
         ws = self.ws
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
+        try:
             while self.outbox:
                 text = self.outbox.pop(0)
                 if not ws.connected:
@@ -141,6 +120,8 @@ class App:
                     log('WARN', 'SEND_FAILED %r' % e)
                     self.outbox.clear()
                     break
+        finally:
+            self.sending = False
 
     async def _link(self):
         ws, core = self.ws, self.core
@@ -155,7 +136,7 @@ class App:
             backoff.reset()
             log('INFO', 'CONNECTED')
             core.connected(ticks_ms())
-            log('INFO', 'JOURNAL n=%d' % _count(core.journal))
+            log('INFO', 'JOURNAL n=%d' % core.journal.count())
             while True:
                 try:
                     text = await ws.recv_text()

@@ -1,14 +1,79 @@
-# Persisted settings: OCPP configuration keys (ocpp_keys.KEYS) and internal ones (INTERNAL).
+# Persisted settings: OCPP configuration keys (KEYS) and internal ones ('Operative', 'esp32_pins').
 #
 # config.json is a flat JSON object {key: value} holding only the values that differ from the
 # built-in defaults by choice (set or changed, or written by an installer); missing keys take
 # their defaults. Every change rewrites it atomically (fsutil.write_atomic). A file that does not
 # parse, is not an object, or holds a value of the wrong type or out of range is renamed to
 # config.json.corrupt and the factory defaults load, with an ERROR logged.
+#
+# config.json is read and checked, values are checked and the OCPP views (Get/ChangeConfiguration)
+# are built by ocpp_keys, which is loaded only for that (at boot, on set(), on the backend's
+# configuration CALLs; lazy.py): code stays out of RAM on a board that loads .mpy files into it.
 import json
 
 import fsutil
-import ocpp_keys
+import lazy
+
+# The OCPP keys of this charge point (Core, LocalAuthListManagement, vendor), one per line:
+#   "<name> <type> <flags> <lo> <hi> <default>"
+#   type  b bool, i int (lo..hi), s free text (at most hi chars),
+#         m comma-separated measurands (at most hi items, from ocpp_keys.MEASURANDS),
+#         p comma-separated phase rotations "<connectorId>.<rotation>" (at most hi items)
+#   flags RO (ChangeConfiguration refused) | REBOOT (takes effect after a reboot)
+# One packed text instead of a dict of tuples: a sixth of the RAM. Defaults are parsed from it on
+# first use and cached (Config._defs), so steady-state reads allocate nothing.
+RO = 1
+REBOOT = 2
+KEYS = (
+    "\nAllowOfflineTxForUnknownId b 0 0 0 false"
+    "\nAuthorizationCacheEnabled b 0 0 0 true"
+    "\nAuthorizeRemoteTxRequests b 0 0 0 true"
+    "\nClockAlignedDataInterval i 0 0 86400 0"
+    "\nConnectionTimeOut i 0 1 3600 60"
+    "\nConnectorPhaseRotation p 0 0 8 0.NotApplicable"
+    "\nGetConfigurationMaxKeys i 1 1 1000 40"
+    "\nHeartbeatInterval i 0 0 86400 300"
+    "\nLocalAuthorizeOffline b 0 0 0 true"
+    "\nLocalPreAuthorize b 0 0 0 false"
+    "\nMeterValuesAlignedData m 0 0 4 Energy.Active.Import.Register"
+    "\nMeterValuesAlignedDataMaxLength i 1 0 100 4"
+    "\nMeterValuesSampledData m 0 0 4 Energy.Active.Import.Register,Power.Active.Import"
+    "\nMeterValuesSampledDataMaxLength i 1 0 100 4"
+    "\nMeterValueSampleInterval i 0 0 86400 60"
+    "\nNumberOfConnectors i 1 1 16 1"
+    "\nResetRetries i 0 0 10 3"
+    "\nStopTransactionOnEVSideDisconnect b 0 0 0 true"
+    "\nStopTransactionOnInvalidId b 0 0 0 true"
+    "\nStopTxnAlignedData m 0 0 4 "
+    "\nStopTxnAlignedDataMaxLength i 1 0 100 4"
+    "\nStopTxnSampledData m 0 0 4 Energy.Active.Import.Register"
+    "\nStopTxnSampledDataMaxLength i 1 0 100 4"
+    "\nSupportedFeatureProfiles s 1 0 500 Core,LocalAuthListManagement,RemoteTrigger"
+    "\nTransactionMessageAttempts i 0 1 100 3"
+    "\nTransactionMessageRetryInterval i 0 1 3600 30"
+    "\nUnlockConnectorOnEVSideDisconnect b 0 0 0 true"
+    # the link layer reads it when it connects
+    "\nWebSocketPingInterval i 2 0 3600 60"
+    "\nLocalAuthListEnabled b 0 0 0 true"
+    "\nLocalAuthListMaxLength i 1 0 1000 100"
+    "\nSendLocalListMaxLength i 1 0 1000 20"
+    # vendor: the cache is sized when it is built at boot
+    "\nAuthorizationCacheMaxEntries i 2 1 200 20"
+    "\n"
+)
+INTERNAL = ("Operative", "esp32_pins")
+
+
+def spec(name):
+    # (type, default, flags, lo, hi) of OCPP key `name` (exact spelling), or None
+    i = KEYS.find("\n" + name + " ") if " " not in name and "\n" not in name else -1
+    if i < 0:
+        return None
+    f = KEYS[i + 1:KEYS.find("\n", i + 1)].split(" ")
+    t = f[1]
+    v = f[5]
+    return (t, v == "true" if t == "b" else int(v) if t == "i" else v, int(f[2]), int(f[3]), int(f[4]))
+
 
 _MISSING = object()
 
@@ -28,51 +93,35 @@ class Config:
         # `log` may be the log module or a log(level, msg) function
         self._log = getattr(log, "log", log) if log is not None else _default_log
         self._over = {}  # key -> typed value differing from the defaults by choice
+        self._defs = {}  # key -> default, for the keys read so far
         self.load()
 
     def load(self):
-        self._over = {}
-        fsutil.recover(self.path, None, _parses)
-        if not fsutil.exists(self.path):
-            return
-        try:
-            with open(self.path) as f:
-                data = json.load(f)
-        except Exception as e:  # bad JSON, bad UTF-8, unreadable
-            self._corrupt("unreadable (%r)" % (e,))
-            return
-        if not isinstance(data, dict):
-            self._corrupt("not a JSON object")
-            return
-        for key, value in data.items():
-            if not _valid(key, value):
-                self._corrupt("bad value for %s: %r" % (key, value))
-                return
-        self._over = data
-
-    def _corrupt(self, why):
-        aside = self.path + ".corrupt"
-        fsutil.remove(aside)
-        try:
-            fsutil.rename(self.path, aside)
-        except OSError:
-            fsutil.remove(self.path)
-        self._over = {}
-        self._log("ERROR", "config: %s %s, kept as %s; factory defaults loaded" % (self.path, why, aside))
+        # read config.json (ocpp_keys.load: boot-time code, loaded for it)
+        lazy.call("ocpp_keys", "load", self)
 
     def get(self, key):
         v = self._over.get(key, _MISSING)
-        if v is not _MISSING:
-            return v
-        spec = ocpp_keys.KEYS.get(key)
-        if spec is not None:
-            return spec[1]
-        return ocpp_keys.INTERNAL[key]  # KeyError for a key nobody defined
+        if v is _MISSING:
+            v = self._defs.get(key, _MISSING)
+            if v is _MISSING:
+                s = spec(key)
+                v = lazy.call("ocpp_keys", "internal_default", key) if s is None else s[1]
+                self._defs[key] = v
+        return v
 
     def set(self, key, value):
-        if key not in ocpp_keys.KEYS and key not in ocpp_keys.INTERNAL:
+        s = spec(key)
+        # booleans and integers are checked here, the rest by ocpp_keys
+        if (s is not None and s[0] == "b") or key == "Operative":
+            ok = value is True or value is False
+        elif s is not None and s[0] == "i":
+            ok = type(value) is int and s[3] <= value <= s[4]
+        else:
+            ok = lazy.call("ocpp_keys", "check", key, value, True)
+        if ok is None:
             raise KeyError(key)
-        if not _valid(key, value):
+        if not ok:
             raise ValueError("config: bad value for %s: %r" % (key, value))
         old = self._over.get(key, _MISSING)
         self._over[key] = value
@@ -94,66 +143,9 @@ class Config:
         self.save()
 
     def ocpp_get(self, keys=None):
-        # GetConfiguration: all OCPP keys when `keys` is empty; unknown names are echoed back
-        out = []
-        unknown = []
-        if not keys:
-            for name in ocpp_keys.KEYS:
-                out.append(self._entry(name))
-        else:
-            for k in keys:
-                name = ocpp_keys.find(k)
-                if name is None:
-                    unknown.append(k)
-                else:
-                    out.append(self._entry(name))
-        return out, unknown
-
-    def _entry(self, name):
-        return {"key": name, "readonly": bool(ocpp_keys.KEYS[name][2] & ocpp_keys.RO),
-                "value": ocpp_keys.to_text(self.get(name))}
+        # GetConfiguration: ([{key, readonly, value}], unknown names); all OCPP keys when `keys` is empty
+        return lazy.call("ocpp_keys", "ocpp_get", self, keys)
 
     def ocpp_change(self, key, value_str):
-        # ChangeConfiguration
-        name = ocpp_keys.find(key)
-        if name is None:
-            return "NotSupported"
-        flags = ocpp_keys.KEYS[name][2]
-        if flags & ocpp_keys.RO or not isinstance(value_str, str):
-            return "Rejected"
-        try:
-            value = ocpp_keys.parse(name, value_str)
-        except ValueError:
-            return "Rejected"
-        try:
-            self.set(name, value)
-        except OSError as e:
-            self._log("ERROR", "config: cannot save %s: %r" % (name, e))
-            return "Rejected"
-        return "RebootRequired" if flags & ocpp_keys.REBOOT else "Accepted"
-
-
-def _valid(key, value):
-    if key in ocpp_keys.KEYS:
-        return ocpp_keys.valid(key, value)
-    default = ocpp_keys.INTERNAL.get(key, _MISSING)
-    if default is _MISSING:
-        # a key this firmware does not know (written by a newer one): keep it, typed
-        return isinstance(value, (int, float, str, dict, list)) or value is None
-    if isinstance(default, dict):
-        if not isinstance(value, dict):
-            return False
-        for k, v in value.items():
-            if not isinstance(v, int) or isinstance(v, bool):
-                return False
-        return True
-    return type(value) is type(default)
-
-
-def _parses(path):
-    # a tmp file left by a cut inside a FAT rename is kept only if it is a whole JSON object
-    try:
-        with open(path) as f:
-            return isinstance(json.load(f), dict)
-    except Exception:
-        return False
+        # ChangeConfiguration: 'Accepted' | 'Rejected' | 'RebootRequired' | 'NotSupported'
+        return lazy.call("ocpp_keys", "ocpp_change", self, key, value_str)

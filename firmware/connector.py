@@ -7,8 +7,8 @@ from time import ticks_diff
 # Control-pilot states (IEC 61851-1):
 #   A +12 V  no EV            B +9 V  EV connected, not ready   C +6 V  EV requests charge
 #   D +3 V   charge + ventilation   E 0 V  no pilot / short to PE   F -12 V  EVSE not available
-_PLUGGED = 'BCD'
-_DRAWING = 'CD'
+_PLUGGED = const('BCD')
+_DRAWING = const('CD')
 
 # Default time an authorization waits for the cable (OCPP ConnectionTimeOut).
 _CONNECTION_TIMEOUT_MS = const(60000)

@@ -13,12 +13,14 @@
 # power cut only the last record can be torn: open() keeps the records before the first bad one
 # (a bad record means nothing after it can be trusted) and rewrites the file without the rest.
 # Rewrites (compaction, recovery, eviction) go to `journal.tmp` and rename over the journal:
-# a cut leaves the old file whole (tmp dropped at boot) or the new one.
+# a cut leaves the old file whole (tmp dropped at boot) or the new one. The scan at open() and
+# the rewrites live in journal_fix.py, loaded only while they run.
 import struct
 from array import array
 from micropython import const
 
 import fsutil
+import lazy
 
 try:
     from binascii import crc32
@@ -34,13 +36,13 @@ _DROP = const(1)
 _KIND = const(0x7F)  # _meta bits: kind; bit 7 = droppable
 _MDROP = const(0x80)
 _MAXLEN = const(0xFFFF)
-_FMT = "<HBBHI"
+_FMT = const("<HBBHI")
 
 # CRC-32 (poly 0xEDB88320 reflected) one nibble at a time: 16 words of table, no big tables
-_NIB = (
+_NIB = const((
     0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4, 0x4DB26158, 0x5005713C,
     0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C, 0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C,
-)
+))
 
 
 def crc32_soft(buf, crc=0):
@@ -65,22 +67,15 @@ class CrashPoint(Exception):
     pass
 
 
-def _tmp_name(path):
-    # journal.bin -> journal.tmp (the name docs/interfaces.md gives); others get .tmp appended
-    if path.endswith(".bin"):
-        return path[:-4] + ".tmp"
-    return path + ".tmp"
-
-
 class Journal:
     def __init__(self, path, capacity_bytes, crash=None):
         self.path = path
-        self.tmp = _tmp_name(path)
+        # journal.bin -> journal.tmp (the name docs/interfaces.md gives); others get .tmp appended
+        self.tmp = (path[:-4] if path.endswith(".bin") else path) + ".tmp"
         self.capacity = capacity_bytes
         self._hb = bytearray(_HDR)  # header of the record being written or read
         self._tb = bytearray(4)  # its CRC
-        self._buf = bytearray(128)  # copy / checksum scratch
-        self._mv = memoryview(self._buf)
+        self._buf = memoryview(bytearray(128))  # copy / checksum scratch
         # live records, oldest first, in slots [0, _n); arrays only grow, slots are reused
         self._seqs = array("I")
         self._offs = array("I")
@@ -96,28 +91,15 @@ class Journal:
         self.dropped = 0  # bytes dropped from a torn or corrupt tail by the last open()
         self.evicted = 0  # droppable records evicted since boot
         self.compactions = 0
-        # test hook {"journal_write": N, "bytes": K, "kinds": "STM-"?, "raise": bool?}
+        # test hook {"journal_write": N, "bytes": K, "kinds": "STM-"?, "raise": bool?}: see
+        # journal_crash.py, loaded only when one is set
         self._crash = crash
-        self._crash_seen = 0
 
     # ---- public API -------------------------------------------------------------------------
 
     def open(self):
-        fsutil.recover(self.path, self.tmp)
-        self._n = 0
-        self._live = 0
-        self._keep = 0
-        self._next = 1
-        self.dropped = 0
-        size = fsutil.size(self.path)
-        good = self._scan(size) if size > 0 else 0
-        if good == 0 or good < size:
-            self.dropped = size - good if size > 0 else 0
-            self._rewrite(0, 0)  # raises, leaving the journal closed, when flash fails
-        else:
-            self._size = good
-        self._opened = True
-        return self._n
+        # recover: drop a torn tail; returns the live record count
+        return self._fix("recover")
 
     def append(self, kind, data, droppable=False):
         if not self._opened:
@@ -132,7 +114,7 @@ class Journal:
             raise ValueError("record too long")
         need = _OVH + n
         if self._size + need > self.capacity:
-            self._make_room(need)
+            self._fix("make_room", need)
         seq = self._next
         off = self._size
         self._write(k, _DROP if droppable else 0, n, seq, data)
@@ -148,7 +130,7 @@ class Journal:
         if i < 0:
             return False
         if self._size + _OVH > self.capacity:
-            self._rewrite(0, seq)  # no room for an ack: the rewrite itself removes it
+            self._fix("rewrite", 0, seq)  # no room for an ack: the rewrite itself removes it
         else:
             self._write(_K_ACK, 0, 0, seq, None)
             self._drop(i)
@@ -193,7 +175,7 @@ class Journal:
     def compact(self):
         if not self._opened:
             self.open()
-        self._rewrite(0, 0)
+        self._fix("rewrite", 0, 0)
 
     def record_size(self, data):
         return _OVH + len(data.encode() if isinstance(data, str) else data)
@@ -203,6 +185,11 @@ class Journal:
 
     def next_seq(self):
         return self._next
+
+    def _fix(self, fn, *args):
+        # journal_fix.<fn>(self, *args): the scan and the rewrites run at boot and on compaction
+        # only, so their code is loaded for the call (lazy.py)
+        return lazy.call("journal_fix", fn, self, *args)
 
     # ---- index --------------------------------------------------------------------------------
 
@@ -265,54 +252,6 @@ class Journal:
             f.close()
         return (self._seqs[i], chr(self._meta[i] & _KIND), data.decode())
 
-    def _crc_span(self, f, n, crc):
-        # checksum the next n bytes of f; None when the file ends first
-        mv = self._mv
-        while n > 0:
-            m = n if n < 128 else 128
-            part = mv[:m]
-            if f.readinto(part) != m:
-                return None
-            crc = crc32(part, crc)
-            n -= m
-        return crc
-
-    def _scan(self, size):
-        hb = self._hb
-        f = open(self.path, "rb")
-        try:
-            off = 0
-            last = 0  # seq of the last data record: seqs must rise
-            while off + _OVH <= size:
-                if f.readinto(hb) != _HDR:
-                    break
-                magic, k, flags, n, seq = struct.unpack_from(_FMT, hb)
-                end = off + _OVH + n
-                if magic != _MAGIC or end > size or (off == 0) != (k == _K_HEAD):
-                    break
-                crc = self._crc_span(f, n, crc32(hb))
-                if crc is None or f.readinto(self._tb) != 4:
-                    break
-                if struct.unpack_from("<I", self._tb)[0] != crc:
-                    break
-                if k == _K_HEAD:
-                    self._next = seq if seq > 0 else 1
-                elif k == _K_ACK:
-                    i = self._find(seq)
-                    if i >= 0:
-                        self._drop(i)
-                elif k < 0x21 or k > 0x7E or seq <= last or flags > _DROP:
-                    break
-                else:
-                    last = seq
-                    if seq >= self._next:
-                        self._next = seq + 1
-                    self._push(seq, off, n, k | (_MDROP if flags & _DROP else 0))
-                off = end
-            return off
-        finally:
-            f.close()
-
     def _write(self, k, flags, n, seq, data):
         hb = self._hb
         tb = self._tb
@@ -325,7 +264,9 @@ class Journal:
         f = open(self.path, "ab")
         try:
             if self._crash is not None:
-                self._crash_check(f, k, n, data)
+                import journal_crash
+
+                journal_crash.check(self, f, k, n, data)
             f.write(hb)
             if n:
                 f.write(data)
@@ -338,106 +279,3 @@ class Journal:
             f.close()
         fsutil.sync()
         self._size += _OVH + n
-
-    def _crash_check(self, f, k, n, data):
-        c = self._crash
-        kinds = c.get("kinds")
-        if kinds is not None and chr(k) not in kinds:
-            return
-        self._crash_seen += 1
-        if self._crash_seen != c.get("journal_write", 0):
-            return
-        rec = bytes(self._hb) + (data if n else b"") + bytes(self._tb)
-        f.write(rec[: c.get("bytes", 0)])
-        f.flush()
-        f.close()
-        fsutil.sync()
-        if c.get("raise"):
-            raise CrashPoint()
-        import time
-
-        print("CRASHPOINT")
-        while True:
-            time.sleep(1)
-
-    def _make_room(self, need):
-        # compact; evict the oldest droppable records when compaction alone is not enough
-        over = _OVH + self._live + need - self.capacity
-        cut = 0  # droppable records with seq <= cut are left out
-        evict = 0
-        if over > 0:
-            for i in range(self._n):
-                if self._meta[i] & _MDROP:
-                    over -= _OVH + self._lens[i]
-                    cut = self._seqs[i]
-                    evict += 1
-                    if over <= 0:
-                        break
-            if over > 0:
-                raise JournalFull()
-        self._rewrite(cut, 0)
-        self.evicted += evict
-
-    def _skip(self, i, cut, gone):
-        s = self._seqs[i]
-        return s == gone or (s <= cut and self._meta[i] & _MDROP)
-
-    def _rewrite(self, cut, gone):
-        # copy the header and the live records (minus evicted `cut` and removed `gone`) to tmp,
-        # then rename over the journal; the index changes only after the rename succeeded
-        hb = self._hb
-        tb = self._tb
-        mv = self._mv
-        struct.pack_into(_FMT, hb, 0, _MAGIC, _K_HEAD, 0, 0, self._next)
-        struct.pack_into("<I", tb, 0, crc32(hb))
-        src = open(self.path, "rb") if self._n else None
-        dst = open(self.tmp, "wb")
-        try:
-            dst.write(hb)
-            dst.write(tb)
-            for i in range(self._n):
-                if self._skip(i, cut, gone):
-                    continue
-                src.seek(self._offs[i])
-                left = _OVH + self._lens[i]
-                while left > 0:
-                    part = mv[: left if left < 128 else 128]
-                    if src.readinto(part) != len(part):
-                        raise OSError(5)  # EIO: the journal shrank under us
-                    dst.write(part)
-                    left -= len(part)
-            dst.flush()
-        except Exception:
-            dst.close()
-            fsutil.remove(self.tmp)
-            raise
-        finally:
-            if src is not None:
-                src.close()
-        dst.close()
-        fsutil.sync()
-        fsutil.rename(self.tmp, self.path)
-        self.compactions += 1
-        # the new file holds exactly the kept records, in order, right after the header
-        off = _OVH
-        j = 0
-        live = 0
-        keep = 0
-        for i in range(self._n):
-            if self._skip(i, cut, gone):
-                continue
-            n = self._lens[i]
-            meta = self._meta[i]
-            self._seqs[j] = self._seqs[i]
-            self._offs[j] = off
-            self._lens[j] = n
-            self._meta[j] = meta
-            off += _OVH + n
-            live += _OVH + n
-            if not meta & _MDROP:
-                keep += _OVH + n
-            j += 1
-        self._n = j
-        self._live = live
-        self._keep = keep
-        self._size = off

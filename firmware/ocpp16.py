@@ -3,13 +3,15 @@
 #   ocpp16       the state and the entry points app calls (this file)
 #   ocpp16_out   the one outstanding CALL: what to send next, timeouts, retries
 #   ocpp16_in    frames from the backend: answers to our CALLs, CALLs to answer
-#   ocpp16_calls one handler per CALL from the backend
-#   ocpp16_tx    authorization and transactions
+#   ocpp16_calls the CALLs from the backend                         (loaded for each, lazy.py)
+#   ocpp16_tx    transaction start and stop                         (loaded for each event)
+#   ocpp16_auth  authorization                                      (loaded for each event)
 #   ocpp16_msg   payload text, ISO 8601 time
-#   ocpp16_boot  journal recovery at boot
+#   ocpp16_boot  journal recovery at boot, BootNotification answers  (loaded for each)
 # Pure logic: time comes in as `now_ms` (ticks) and all I/O goes through the callables given to
 # Ocpp16, so tests drive it with a fake transport and a fake clock. (Split in small modules so
-# that each compiles within the heap of an ESP32 without PSRAM.)
+# that each compiles within the heap of an ESP32 without PSRAM; what runs only on an event is
+# loaded for it, so that its code is not in RAM all the time.)
 #
 # Nothing the backend must know is lost. StartTransaction (S), StopTransaction (T) and the
 # transaction's MeterValues (M, droppable) are appended to the journal before they are sent and
@@ -20,17 +22,19 @@
 # *before* the T record. A failed or unanswered transaction message is retried
 # (TransactionMessageAttempts / RetryInterval) and then kept for the next connection.
 from micropython import const
-from time import ticks_diff
+from time import ticks_add, ticks_diff
 
 import ocpp16_msg as msg
-import ocpp16_tx as tx
 import ocpp16_out as out
 import ocpp16_in
-import ocpp16_boot
+import lazy
 import rpc
 
-from ocpp16_out import B_ACCEPTED, B_NONE
 
+# core.boot: the BootNotification's answer (the same numbers in ocpp16_out, _in and _calls)
+_B_NONE = const(0)  # not answered yet
+_B_ACCEPTED = const(3)  # 1 Pending, 2 Rejected
+_CALL_TIMEOUT_MS = const(30000)
 _QUEUE_MAX = const(8)  # non-journal messages kept in RAM
 _REPLY_GRACE_MS = const(500)  # lets the Reset CALLRESULT reach the socket before a reboot
 _SOFT_RESET_WAIT_MS = const(10000)  # a soft reset waits this long at most for the Stop's answer
@@ -53,10 +57,10 @@ class Ocpp16:
         self._log = log  # (level, text) or None
         self.ids = ids if ids is not None else rpc.IdGen()
         self.info = info or {}  # vendor, model, serial
-        self.call_timeout_ms = out.CALL_TIMEOUT_MS
+        self.call_timeout_ms = _CALL_TIMEOUT_MS
 
         self.online = False  # the WebSocket is open
-        self.boot = B_NONE
+        self.boot = _B_NONE
         self.boot_at = 0  # ticks when the next BootNotification is due
         self.boot_trig = False  # TriggerMessage asked for a BootNotification
         self.stale = False  # repeated CALL timeouts: the link should be dropped
@@ -95,7 +99,7 @@ class Ocpp16:
         # once at boot, after the board's first reading; returns the live journal record count
         if self.cfg_get('Operative') is False:
             self.conn.available = False
-        return ocpp16_boot.recover(self, now_ms)
+        return lazy.call('ocpp16_boot', 'recover', self, now_ms)  # runs once: loaded for it
 
     def connected(self, now_ms):
         self.online = True
@@ -107,7 +111,7 @@ class Ocpp16:
         self.j_attempts = 0
         self.j_retry_at = None
         self.last_call_ms = now_ms
-        if self.boot == B_ACCEPTED:
+        if self.boot == _B_ACCEPTED:
             self.status_now()
         else:
             self.boot_at = now_ms
@@ -118,7 +122,7 @@ class Ocpp16:
         out.clear(self)
         self.drop_queued('Heartbeat')
         self.drop_queued('Authorize')
-        tx.auth_offline(self, now_ms)
+        self.auth('auth_offline', now_ms)
 
     def on_frame(self, text, now_ms):
         # one text frame from the backend; never raises
@@ -126,12 +130,15 @@ class Ocpp16:
         out.pump(self, now_ms)
 
     def present_tag(self, tag, now_ms):
-        # an RFID card at the reader
-        tx.present_tag(self, tag, now_ms)
+        # an RFID card at the reader: ends the session it started, or asks to start one
+        c = self.conn
+        if c.tx_active and tag == self.tx_tag:
+            self.tx('stop', 'Local', tag, now_ms)
+        elif c.tx_active or not c.available or c.fault is not None:
+            self.log('TAG_IGNORED %s' % tag)
+        else:
+            self.auth('authorize', tag, now_ms)
         out.pump(self, now_ms)
-
-    def stop_tx(self, reason, tag, now_ms):
-        tx.stop(self, reason, tag, now_ms)
 
     def step(self, now_ms):
         # every ~200 ms, after the connector has seen the control pilot
@@ -139,7 +146,13 @@ class Ocpp16:
         ct = self.cfg_get('ConnectionTimeOut')
         if ct:
             c.connection_timeout_ms = ct * 1000
-        tx.step(self, now_ms)
+        if self.tx_ltx:
+            if c.cp == 'A' and self.cfg_get('StopTransactionOnEVSideDisconnect') is not False:
+                self.tx('stop', 'EVDisconnected', None, now_ms)
+            else:
+                self._sample(now_ms)
+        elif c.may_start() and not self.reset_req:
+            self.tx('start', now_ms)
         st, err = c.status(), c.error_code()
         if st != self.last_status or err != self.last_error:
             self.last_status, self.last_error = st, err
@@ -148,22 +161,49 @@ class Ocpp16:
                 self.enqueue('StatusNotification', msg.status(c, self.ts()))
         out.tick(self, now_ms)
         if self.reset_req:
-            self._maybe_reset(now_ms)
+            waited = ticks_diff(now_ms, self.reset_at)
+            # a soft reset lets the journal (the Stop) drain first
+            if waited >= _REPLY_GRACE_MS and not (
+                    self.reset_req == 1 and waited < _SOFT_RESET_WAIT_MS and self.accepted()
+                    and not self.j_blocked and (self.j_work or self.p_seq >= 0)):
+                hard = self.reset_req == 2
+                self.reset_req = 0
+                if self.reset is not None:
+                    self.reset(hard)
         out.pump(self, now_ms)
 
-    def _maybe_reset(self, now_ms):
-        waited = ticks_diff(now_ms, self.reset_at)
-        if waited < _REPLY_GRACE_MS:
+    def _sample(self, now_ms):
+        # a periodic MeterValues of the running transaction, when due: an M journal record
+        iv = self.cfg_get('MeterValueSampleInterval') or 0
+        late = ticks_diff(now_ms, self.sample_at)
+        if iv <= 0 or late < 0:
             return
-        if self.reset_req == 1 and waited < _SOFT_RESET_WAIT_MS and self.accepted() \
-                and not self.j_blocked and (self.j_work or self.p_seq >= 0):
-            return  # soft: let the journal (the Stop) drain first
-        hard = self.reset_req == 2
-        self.reset_req = 0
-        if self.reset is not None:
-            self.reset(hard)
+        if late > iv * 1000:
+            self.sample_at = now_ms  # samples missed (a long flash write) are not made up
+        self.sample_at = ticks_add(self.sample_at, iv * 1000)
+        e, p = self.meter()
+        sv = msg.sampled('Sample.Periodic', e, p, self.cfg_get('MeterValuesSampledData'), e - self.last_wh)
+        self.last_wh = e
+        mv = msg.meter_values(self.conn.connector_id, None, self.ts(), sv)
+        self.append('M', '%d %s' % (self.tx_ltx, mv[1:-1]), True)
 
     # ---- helpers for the ocpp16_* modules ---------------------------------------------------
+    def tx(self, fn, *args):
+        # ocpp16_tx.<fn>(self, *args): transaction events, loaded for each
+        return lazy.call('ocpp16_tx', fn, self, *args)
+
+    def auth(self, fn, *args):
+        # ocpp16_auth.<fn>(self, *args): authorization events, loaded for each
+        return lazy.call('ocpp16_auth', fn, self, *args)
+
+    def remember(self, tag, info):
+        # idTagInfo from the backend goes to the authorization cache
+        if tag and type(info) is dict and self.cfg_get('AuthorizationCacheEnabled'):
+            try:
+                self.cache.put(tag, info)
+            except Exception as e:
+                self.log('CACHE %r' % e, 'WARN')
+
     def log(self, text, level='INFO'):
         if self._log is not None:
             self._log(level, text)
@@ -179,7 +219,7 @@ class Ocpp16:
 
     def accepted(self):
         # online and registered: messages other than BootNotification may go out
-        return self.online and self.boot == B_ACCEPTED
+        return self.online and self.boot == _B_ACCEPTED
 
     def enqueue(self, action, payload, trig=False):
         if len(self.queue) >= _QUEUE_MAX:

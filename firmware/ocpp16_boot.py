@@ -1,5 +1,7 @@
-# Boot-time recovery of the transaction journal for ocpp16 (run once; app may unload it after).
+# Boot-time code of ocpp16, loaded only while it runs (lazy.py): recover() once at boot,
+# payload() of each BootNotification and result() with its answer.
 #
+# Recovery of the transaction journal:
 # Per local transaction id (ltx), the record kinds left in the journal tell what happened before
 # the reboot (ocpp16.py explains the order in which records are written and removed):
 #   S           Start not answered yet: send it
@@ -8,8 +10,18 @@
 #   T, no S/B   Stop answered, cut before the T was removed: drop the T
 #   M, no S/B   readings of a transaction already closed: drop
 import json
+from micropython import const
+from time import ticks_add
 
+import lazy
 import ocpp16_msg as msg
+from ocpp16_in import take_time
+
+_B_PENDING = const(1)  # core.boot (ocpp16.py)
+_B_REJECTED = const(2)
+_B_ACCEPTED = const(3)
+_BOOT_RETRY_S = const(30)  # when the backend gives no interval (also in ocpp16_out)
+_FIRMWARE_VERSION = const('0.1.0')
 
 
 def _ltx(data):
@@ -54,10 +66,45 @@ def recover(core, now_ms):
             f = data.split(' ')
             start, start_ts = int(f[2]), f[3]
         stop = max(energy, start)
-        core.append('T', msg.stop_body(ltx, None, stop, 'PowerLoss', core.ts(), start, start_ts,
-                                       core.cfg_get('StopTxnSampledData')))
+        core.append('T', lazy.call('ocpp16_tx', 'stop_body', ltx, None, stop, 'PowerLoss', core.ts(),
+                                   start, start_ts, core.cfg_get('StopTxnSampledData')))
         core.log('TX_STOP ltx=%d reason=PowerLoss meter=%d' % (ltx, stop))
     n = 0
     for _ in j.records():
         n += 1
     return n
+
+
+def result(core, p, now_ms):
+    # the CALLRESULT of a BootNotification
+    st = p.get('status')
+    iv = p.get('interval')
+    iv = iv if type(iv) is int and iv > 0 else 0
+    take_time(core, p)
+    if st == 'Accepted':
+        first = core.boot != _B_ACCEPTED
+        core.boot = _B_ACCEPTED
+        core.log('BOOT_ACCEPTED interval=%d' % iv)
+        if iv and iv != core.cfg_get('HeartbeatInterval'):
+            try:
+                core.cfg.set('HeartbeatInterval', iv)
+            except Exception as e:
+                core.log('CONFIG %r' % e, 'WARN')
+        if first:
+            core.status_now()
+            core.j_work = True
+    else:
+        core.boot = _B_PENDING if st == 'Pending' else _B_REJECTED
+        core.boot_at = ticks_add(now_ms, (iv or _BOOT_RETRY_S) * 1000)
+        core.log('BOOT_%s interval=%d' % ('PENDING' if st == 'Pending' else 'REJECTED', iv))
+
+
+def payload(core):
+    # the BootNotification payload (ocpp16_out sends it)
+    info = core.info
+    s = ('{"chargePointVendor":%s,"chargePointModel":%s,"firmwareVersion":"%s"'
+         % (msg.q(info.get('vendor', 'Frostgrid')[:20]), msg.q(info.get('model', 'AC7')[:20]),
+            _FIRMWARE_VERSION))
+    if info.get('serial'):
+        s += ',"chargePointSerialNumber":' + msg.q(info['serial'][:25])
+    return s + '}'

@@ -1,10 +1,11 @@
 # OCPP 1.6 payload text and ISO 8601 time, for ocpp16 and ocpp16_calls. Pure functions.
 # Payloads are built as JSON text (not dicts) so that journal records can hold them as sent.
 import json
+from micropython import const
 
-E_REG = 'Energy.Active.Import.Register'
-E_INT = 'Energy.Active.Import.Interval'
-P_IMP = 'Power.Active.Import'
+_E_REG = const('Energy.Active.Import.Register')
+_E_INT = const('Energy.Active.Import.Interval')
+_P_IMP = const('Power.Active.Import')
 
 
 def iso(t):
@@ -22,18 +23,26 @@ def iso(t):
 
 
 def parse_iso(s):
-    # '2026-01-20T06:00:00[.fff][Z|+hh:mm]' -> Unix seconds, or None
+    # 'YYYY-MM-DDTHH:MM:SS[.fff][Z|+HH:MM|-HH:MM]' -> Unix seconds, None when it does not parse
+    # (also auth.iso_to_epoch: expiry dates of idTagInfo)
     try:
+        if len(s) < 19 or s[4] != '-' or s[7] != '-' or s[10] not in 'Tt ' or s[13] != ':':
+            return None
         y, m, d = int(s[0:4]), int(s[5:7]), int(s[8:10])
-        if s[4] != '-' or s[7] != '-' or s[10] not in 'Tt ' or not (1 <= m <= 12 and 1 <= d <= 31):
+        if y < 1970 or not (1 <= m <= 12 and 1 <= d <= 31):
             return None
         t = int(s[11:13]) * 3600 + int(s[14:16]) * 60 + int(s[17:19])
         i = 19
-        while i < len(s) and s[i] in '.0123456789':
+        if s[i:i + 1] == '.':
             i += 1
-        if i < len(s) and s[i] in '+-':
+            while i < len(s) and s[i].isdigit():
+                i += 1
+        z = s[i:i + 1]
+        if z == '+' or z == '-':
             off = int(s[i + 1:i + 3]) * 3600 + int(s[i + 4:i + 6]) * 60
-            t -= off if s[i] == '+' else -off
+            t -= off if z == '+' else -off
+        elif s[i:] not in ('', 'Z', 'z'):
+            return None
         y -= m <= 2
         era = y // 400
         yoe = y - era * 400
@@ -52,13 +61,13 @@ def sampled(ctx, energy_wh, power_w, measurands, delta_wh=0):
     # sampledValue array, measurands in the configured order; transaction begin/end values carry
     # energy only (no power reading is kept for them)
     out = '['
-    for m in (measurands or E_REG).split(','):
+    for m in (measurands or _E_REG).split(','):
         m = m.strip()
-        if m == E_REG:
+        if m == _E_REG:
             v, u = energy_wh, 'Wh'
-        elif m == E_INT:
+        elif m == _E_INT:
             v, u = delta_wh, 'Wh'
-        elif m == P_IMP and not ctx.startswith('Transaction'):
+        elif m == _P_IMP and not ctx.startswith('Transaction'):
             v, u = power_w, 'W'
         else:
             continue
@@ -66,21 +75,12 @@ def sampled(ctx, energy_wh, power_w, measurands, delta_wh=0):
             out += ','
         out += '{"value":"%d","context":"%s","measurand":"%s","unit":"%s"}' % (v, ctx, m, u)
     if len(out) == 1:
-        return sampled(ctx, energy_wh, power_w, E_REG)
+        return sampled(ctx, energy_wh, power_w, _E_REG)
     return out + ']'
 
 
 def meter_value(ts, sv):
     return '{"timestamp":"%s","sampledValue":%s}' % (ts, sv)
-
-
-def stop_body(ltx, tag, meter_stop, reason, ts, meter_start, start_ts, measurands):
-    # a T journal record: "<ltx> <StopTransaction payload without transactionId>"
-    td = '[%s,%s]' % (meter_value(start_ts, sampled('Transaction.Begin', meter_start, 0, measurands)),
-                      meter_value(ts, sampled('Transaction.End', meter_stop, 0, measurands,
-                                              meter_stop - meter_start)))
-    return ('%d {%s"meterStop":%d,"timestamp":"%s","reason":"%s","transactionData":%s}'
-            % (ltx, '' if tag is None else '"idTag":%s,' % q(tag), meter_stop, ts, reason, td))
 
 
 def meter_values(cid, txid, ts, sv):
@@ -96,12 +96,4 @@ def status(conn, ts):
         s += ',"info":' + q(conn.fault_info[:50])
     if conn.vendor_error:
         s += ',"vendorErrorCode":' + q(conn.vendor_error[:50])
-    return s + '}'
-
-
-def boot(info, firmware_version):
-    s = ('{"chargePointVendor":%s,"chargePointModel":%s,"firmwareVersion":"%s"'
-         % (q(info.get('vendor', 'Frostgrid')[:20]), q(info.get('model', 'AC7')[:20]), firmware_version))
-    if info.get('serial'):
-        s += ',"chargePointSerialNumber":' + q(info['serial'][:25])
     return s + '}'

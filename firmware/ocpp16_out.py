@@ -3,17 +3,11 @@
 from micropython import const
 from time import ticks_add, ticks_diff
 
-import ocpp16_msg as msg
-import ocpp16_tx as tx
+import lazy
 
-B_NONE = const(0)  # boot states: BootNotification not answered yet
-B_PENDING = const(1)
-B_REJECTED = const(2)
-B_ACCEPTED = const(3)
-
-CALL_TIMEOUT_MS = const(30000)
-BOOT_RETRY_S = const(30)  # when the backend gives no interval
-FIRMWARE_VERSION = '0.1.0'
+_B_PENDING = const(1)  # core.boot (ocpp16.py)
+_B_ACCEPTED = const(3)
+_BOOT_RETRY_S = const(30)  # when the backend gives no interval (also in ocpp16_in)
 _STALE_TIMEOUTS = const(2)  # consecutive CALL timeouts that mark the link stale
 
 
@@ -36,11 +30,11 @@ def pump(core, now_ms):
     if not core.online or core.pending.busy or core.hold:
         return
     q = core.queue
-    if core.boot_trig or core.boot != B_ACCEPTED:
+    if core.boot_trig or core.boot != _B_ACCEPTED:
         if core.boot_trig or ticks_diff(now_ms, core.boot_at) >= 0:
             core.boot_trig = False
-            call(core, 'BootNotification', msg.boot(core.info, FIRMWARE_VERSION), now_ms)
-        elif core.boot == B_PENDING:
+            call(core, 'BootNotification', lazy.call('ocpp16_boot', 'payload', core), now_ms)
+        elif core.boot == _B_PENDING:
             for i in range(len(q)):  # only what TriggerMessage asked for
                 if q[i][2]:
                     a, p, _ = q.pop(i)
@@ -55,31 +49,28 @@ def pump(core, now_ms):
             if rec is None:
                 core.j_work = False
                 break
-            if _send_record(core, rec, now_ms):
+            seq, kind, data = rec
+            i = data.find(' ')
+            ltx = int(data[:i])
+            if kind == 'S':
+                call(core, 'StartTransaction', data[i + 1:], now_ms, seq, ltx)
                 return
+            b = core.bind.get(ltx)
+            if b is None:
+                # no Start and no binding: its Stop was answered before a power cut
+                core.journal.remove(seq)
+                continue
+            # the backend's transactionId goes in first
+            if kind == 'T':  # "<ltx> {...}"
+                call(core, 'StopTransaction', '{"transactionId":%d,%s' % (b[0], data[i + 2:]),
+                     now_ms, seq, ltx)
+            else:  # "<ltx> ..." without braces
+                call(core, 'MeterValues', '{"transactionId":%d,%s}' % (b[0], data[i + 1:]),
+                     now_ms, seq, ltx)
+            return
     if q:
         a, p, _ = q.pop(0)
         call(core, a, p, now_ms)
-
-
-def _send_record(core, rec, now_ms):
-    seq, kind, data = rec
-    i = data.find(' ')
-    ltx = int(data[:i])
-    if kind == 'S':
-        call(core, 'StartTransaction', data[i + 1:], now_ms, seq, ltx)
-        return True
-    b = core.bind.get(ltx)
-    if b is None:
-        # no Start and no binding: its Stop was answered before a power cut
-        core.journal.remove(seq)
-        return False
-    # the backend's transactionId goes in first
-    if kind == 'T':  # "<ltx> {...}"
-        call(core, 'StopTransaction', '{"transactionId":%d,%s' % (b[0], data[i + 2:]), now_ms, seq, ltx)
-    else:  # "<ltx> ..." without braces
-        call(core, 'MeterValues', '{"transactionId":%d,%s}' % (b[0], data[i + 1:]), now_ms, seq, ltx)
-    return True
 
 
 def tick(core, now_ms):
@@ -103,9 +94,9 @@ def failed(core, action, now_ms):
     if seq >= 0:
         retry_record(core, action, now_ms)
     elif action == 'BootNotification':
-        core.boot_at = ticks_add(now_ms, BOOT_RETRY_S * 1000)
+        core.boot_at = ticks_add(now_ms, _BOOT_RETRY_S * 1000)
     elif action == 'Authorize':
-        tx.auth_offline(core, now_ms)
+        core.auth('auth_offline', now_ms)
 
 
 def retry_record(core, action, now_ms):

@@ -1,115 +1,22 @@
-# Authorization and transactions of the connector for ocpp16: functions on the Ocpp16 core, whose
-# fields they share (see Ocpp16.__init__). Journal records (ocpp16.py explains their life):
+# Transactions of the connector for ocpp16: functions on the Ocpp16 core, whose fields they share
+# (see Ocpp16.__init__). They run on events (a plug, a card, an answer, a CALL), so the core loads
+# this module for each (Ocpp16.tx) and drops it after; authorization is in ocpp16_auth, the
+# periodic readings of a running transaction are taken by Ocpp16._sample.
+# Journal records (ocpp16.py explains their life):
 #   S  "<ltx> <StartTransaction payload>"
 #   B  "<ltx> <transactionId> <meterStart> <start timestamp>"
 #   T  "<ltx> <StopTransaction payload without transactionId>"
 #   M  "<ltx> <MeterValues payload without transactionId and without its outer braces>"
 #      (droppable)
-from time import ticks_add, ticks_diff
+from time import ticks_add
 
 import ocpp16_msg as msg
 
 
-# ---- authorization --------------------------------------------------------------------------
-def present_tag(core, tag, now_ms):
-    # an RFID card at the reader: ends the session it started, or asks to start one
-    c = core.conn
-    if c.tx_active and tag == core.tx_tag:
-        stop(core, 'Local', tag, now_ms)
-    elif c.tx_active or not c.available or c.fault is not None:
-        core.log('TAG_IGNORED %s' % tag)
-    else:
-        authorize(core, tag, now_ms)
-
-
-def authorize(core, tag, now_ms):
-    core.auth_wait = tag
-    if core.accepted():
-        if core.cfg_get('LocalPreAuthorize') and _valid(core, _local_info(core, tag)):
-            core.auth_wait = None
-            accept(core, tag, now_ms)
-        else:
-            core.drop_queued('Authorize')
-            core.enqueue('Authorize', '{"idTag":%s}' % msg.q(tag))
-    else:
-        auth_offline(core, now_ms)
-
-
-def auth_offline(core, now_ms):
-    # LocalAuthorizeOffline / AllowOfflineTxForUnknownId decide for the tag waiting, if any
-    tag, core.auth_wait = core.auth_wait, None
-    if tag is None:
-        return
-    info = _local_info(core, tag)
-    if info is not None:
-        ok = core.cfg_get('LocalAuthorizeOffline') and _valid(core, info)
-    else:
-        ok = core.cfg_get('AllowOfflineTxForUnknownId')
-    if ok:
-        accept(core, tag, now_ms)
-    else:
-        core.log('AUTH_REJECTED %s offline' % tag)
-
-
-def accept(core, tag, now_ms):
-    core.auth_tag = tag
-    core.conn.authorize(now_ms)
-    core.log('AUTHORIZED %s' % tag)
-
-
-def authorize_result(core, p, now_ms):
-    tag, core.auth_wait = core.auth_wait, None
-    info = p.get('idTagInfo')
-    if tag is None or type(info) is not dict:
-        return
-    remember(core, tag, info)
-    if info.get('status') == 'Accepted' and not core.conn.tx_active:
-        accept(core, tag, now_ms)
-    else:
-        core.log('AUTH_REJECTED %s %s' % (tag, info.get('status')))
-
-
-def _local_info(core, tag):
-    info = None
-    if core.cfg_get('LocalAuthListEnabled'):
-        info = core.local.lookup(tag)
-    if info is None and core.cfg_get('AuthorizationCacheEnabled'):
-        info = core.cache.lookup(tag)
-    return info
-
-
-def _valid(core, info):
-    if not info or info.get('status') != 'Accepted':
-        return False
-    t = msg.parse_iso(info.get('expiryDate') or '')
-    return t is None or t > core.now_s()
-
-
-def remember(core, tag, info):
-    # idTagInfo from the backend goes to the authorization cache
-    if tag and type(info) is dict and core.cfg_get('AuthorizationCacheEnabled'):
-        try:
-            core.cache.put(tag, info)
-        except Exception as e:
-            core.log('CACHE %r' % e, 'WARN')
-
-
 # ---- transactions ---------------------------------------------------------------------------
-def step(core, now_ms):
-    c = core.conn
-    if core.tx_ltx:
-        if c.cp == 'A' and core.cfg_get('StopTransactionOnEVSideDisconnect') is not False:
-            stop(core, 'EVDisconnected', None, now_ms)
-        else:
-            _sample(core, now_ms)
-    elif c.may_start() and not core.reset_req:
-        start(core, now_ms)
-
-
 def start(core, now_ms):
     c = core.conn
     tag = core.auth_tag or ''
-    core.auth_tag = None
     ltx = core.next_ltx
     energy = core.meter()[0]
     ts = core.ts()
@@ -119,20 +26,22 @@ def start(core, now_ms):
     # refused only when its Start, bind and Stop could not all be stored
     big = 2 ** 31
     need = (j.record_size(data) + j.record_size('%d %d %d %s' % (ltx, big, big, ts))
-            + j.record_size(msg.stop_body(ltx, tag, big, 'EVDisconnected', ts, big, ts,
+            + j.record_size(stop_body(ltx, tag, big, 'EVDisconnected', ts, big, ts,
                                           core.cfg_get('StopTxnSampledData'))))
     if j.room() < need or core.append('S', data) < 0:
+        core.auth_tag = None
         c.deauthorize()
         core.log('TX_REFUSED journal full', 'WARN')
         return False
+    # the tag is used up only now: an exception above (no heap left) leaves it for the next try
+    core.auth_tag = None
     core.next_ltx = ltx + 1
     core.tx_ltx = ltx
     core.tx_tag = tag
     core.tx_meter_start = core.last_wh = energy
     core.tx_start_ts = ts
     c.begin_tx()
-    core.sample_at = now_ms
-    _next_sample(core, now_ms)
+    core.sample_at = ticks_add(now_ms, (core.cfg_get('MeterValueSampleInterval') or 0) * 1000)
     core.log('TX_START ltx=%d tag=%s meter=%d' % (ltx, tag, energy))
     return True
 
@@ -142,7 +51,7 @@ def stop(core, reason, tag, now_ms):
     if not ltx:
         return
     energy = max(core.meter()[0], core.tx_meter_start)
-    data = msg.stop_body(ltx, tag, energy, reason, core.ts(), core.tx_meter_start, core.tx_start_ts,
+    data = stop_body(ltx, tag, energy, reason, core.ts(), core.tx_meter_start, core.tx_start_ts,
                          core.cfg_get('StopTxnSampledData'))
     if core.append('T', data) < 0:
         core.journal.compact()
@@ -155,26 +64,6 @@ def stop(core, reason, tag, now_ms):
     if c.available != was:
         core.save_availability()
     core.log('TX_STOP ltx=%d reason=%s meter=%d' % (ltx, reason, energy))
-
-
-def _next_sample(core, now_ms):
-    iv = core.cfg_get('MeterValueSampleInterval') or 0
-    core.sample_at = ticks_add(core.sample_at, iv * 1000) if iv > 0 else now_ms
-
-
-def _sample(core, now_ms):
-    iv = core.cfg_get('MeterValueSampleInterval') or 0
-    late = ticks_diff(now_ms, core.sample_at)
-    if iv <= 0 or late < 0:
-        return
-    if late > iv * 1000:
-        core.sample_at = now_ms  # samples missed (a long flash write) are not made up
-    _next_sample(core, now_ms)
-    e, p = core.meter()
-    sv = msg.sampled('Sample.Periodic', e, p, core.cfg_get('MeterValuesSampledData'), e - core.last_wh)
-    core.last_wh = e
-    mv = msg.meter_values(core.conn.connector_id, None, core.ts(), sv)
-    core.append('M', '%d %s' % (core.tx_ltx, mv[1:-1]), True)
 
 
 def start_result(core, p, seq, ltx, now_ms):
@@ -190,7 +79,7 @@ def start_result(core, p, seq, ltx, now_ms):
     core.log('TX_BOUND ltx=%d txid=%d' % (ltx, txid))
     info = p.get('idTagInfo')
     if running and type(info) is dict:
-        remember(core, core.tx_tag, info)
+        core.remember(core.tx_tag, info)
         if info.get('status') != 'Accepted':
             core.log('TX_DEAUTHORIZED ltx=%d %s' % (ltx, info.get('status')))
             if core.cfg_get('StopTransactionOnInvalidId') is not False:
@@ -207,3 +96,12 @@ def stop_result(core, seq, ltx):
         core.journal.remove(b[1])
     core.journal.remove(seq)
     core.log('TX_ACKED ltx=%d' % ltx)
+
+
+def stop_body(ltx, tag, meter_stop, reason, ts, meter_start, start_ts, measurands):
+    # a T journal record: "<ltx> <StopTransaction payload without transactionId>"
+    td = '[%s,%s]' % (msg.meter_value(start_ts, msg.sampled('Transaction.Begin', meter_start, 0, measurands)),
+                      msg.meter_value(ts, msg.sampled('Transaction.End', meter_stop, 0, measurands,
+                                              meter_stop - meter_start)))
+    return ('%d {%s"meterStop":%d,"timestamp":"%s","reason":"%s","transactionData":%s}'
+            % (ltx, '' if tag is None else '"idTag":%s,' % msg.q(tag), meter_stop, ts, reason, td))

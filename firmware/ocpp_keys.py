@@ -1,13 +1,10 @@
-# OCPP 1.6 configuration keys of this charge point: Core, LocalAuthListManagement and vendor keys.
-#
-# KEYS maps name -> (type, default, flags, lo, hi)
-#   type  'b' bool, 'i' int (lo..hi), 's' free text (at most hi chars),
-#         'm' comma-separated measurands from MEASURANDS (at most hi items),
-#         'p' comma-separated phase rotations "<connectorId>.<rotation>" (at most hi items)
-#   flags RO (ChangeConfiguration refused) | REBOOT (takes effect after a reboot)
-# INTERNAL holds settings that are not OCPP keys (never listed by GetConfiguration).
-RO = 1
-REBOOT = 2
+# OCPP 1.6 configuration keys: reading config.json at boot, value checks and the
+# Get/ChangeConfiguration views of a Config. The key table itself (config.KEYS) stays in
+# config.py; this module is loaded only for these (lazy.py) and dropped after each use.
+import json
+
+import fsutil
+from config import KEYS, RO, REBOOT, INTERNAL, spec  # noqa: F401 (re-exported)
 
 # measurands the board can deliver (its meter gives the energy register and active power);
 # a CSL naming anything else is refused, as OCPP 1.6 asks for unsupported measurands
@@ -17,63 +14,76 @@ MEASURANDS = (
     "Power.Active.Import",
 )
 ROTATIONS = ("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR")
-CSL_MAX = 4  # items in a measurand CSL (the *MaxLength keys report it)
 MAX_VALUE_LEN = 500  # ChangeConfiguration value is CiString500
 
-KEYS = {
-    # Core profile
-    "AllowOfflineTxForUnknownId": ("b", False, 0, 0, 0),
-    "AuthorizationCacheEnabled": ("b", True, 0, 0, 0),
-    "AuthorizeRemoteTxRequests": ("b", True, 0, 0, 0),
-    "ClockAlignedDataInterval": ("i", 0, 0, 0, 86400),
-    "ConnectionTimeOut": ("i", 60, 0, 1, 3600),
-    "ConnectorPhaseRotation": ("p", "0.NotApplicable", 0, 0, 8),
-    "GetConfigurationMaxKeys": ("i", 40, RO, 1, 1000),
-    "HeartbeatInterval": ("i", 300, 0, 0, 86400),
-    "LocalAuthorizeOffline": ("b", True, 0, 0, 0),
-    "LocalPreAuthorize": ("b", False, 0, 0, 0),
-    "MeterValuesAlignedData": ("m", "Energy.Active.Import.Register", 0, 0, CSL_MAX),
-    "MeterValuesAlignedDataMaxLength": ("i", CSL_MAX, RO, 0, 100),
-    "MeterValuesSampledData": ("m", "Energy.Active.Import.Register,Power.Active.Import", 0, 0, CSL_MAX),
-    "MeterValuesSampledDataMaxLength": ("i", CSL_MAX, RO, 0, 100),
-    "MeterValueSampleInterval": ("i", 60, 0, 0, 86400),
-    "NumberOfConnectors": ("i", 1, RO, 1, 16),
-    "ResetRetries": ("i", 3, 0, 0, 10),
-    "StopTransactionOnEVSideDisconnect": ("b", True, 0, 0, 0),
-    "StopTransactionOnInvalidId": ("b", True, 0, 0, 0),
-    "StopTxnAlignedData": ("m", "", 0, 0, CSL_MAX),
-    "StopTxnAlignedDataMaxLength": ("i", CSL_MAX, RO, 0, 100),
-    "StopTxnSampledData": ("m", "Energy.Active.Import.Register", 0, 0, CSL_MAX),
-    "StopTxnSampledDataMaxLength": ("i", CSL_MAX, RO, 0, 100),
-    "SupportedFeatureProfiles": ("s", "Core,LocalAuthListManagement,RemoteTrigger", RO, 0, 500),
-    "TransactionMessageAttempts": ("i", 3, 0, 1, 100),
-    "TransactionMessageRetryInterval": ("i", 30, 0, 1, 3600),
-    "UnlockConnectorOnEVSideDisconnect": ("b", True, 0, 0, 0),
-    # the link layer reads it when it connects
-    "WebSocketPingInterval": ("i", 60, REBOOT, 0, 3600),
-    # LocalAuthListManagement profile
-    "LocalAuthListEnabled": ("b", True, 0, 0, 0),
-    "LocalAuthListMaxLength": ("i", 100, RO, 0, 1000),
-    "SendLocalListMaxLength": ("i", 20, RO, 0, 1000),
-    # vendor: the cache is sized when it is built at boot
-    "AuthorizationCacheMaxEntries": ("i", 20, REBOOT, 1, 200),
-}
 
-INTERNAL = {
-    # ChangeAvailability persists across reboots: False = Inoperative
-    "Operative": True,
-    # GPIO numbers of the esp32 board
-    "esp32_pins": {"cp_adc": 36, "cp_pwm": 25, "contactor": 26, "lock": 27,
-                   "uart_tx": 17, "uart_rx": 16, "rs485_de": 4},
-}
+def load(cfg):
+    # Config.load: config.json -> cfg._over; a corrupt file is kept aside and defaults load
+    cfg._over = {}
+    fsutil.recover(cfg.path, None, _parses)
+    if not fsutil.exists(cfg.path):
+        return
+    try:
+        with open(cfg.path) as f:
+            data = json.load(f)
+    except Exception as e:  # bad JSON, bad UTF-8, unreadable
+        _corrupt(cfg, "unreadable (%r)" % (e,))
+        return
+    if not isinstance(data, dict):
+        _corrupt(cfg, "not a JSON object")
+        return
+    bad = first_bad(data)
+    if bad is not None:
+        _corrupt(cfg, "bad value for %s: %r" % (bad, data[bad]))
+        return
+    cfg._over = data
+
+
+def _corrupt(cfg, why):
+    aside = cfg.path + ".corrupt"
+    fsutil.remove(aside)
+    try:
+        fsutil.rename(cfg.path, aside)
+    except OSError:
+        fsutil.remove(cfg.path)
+    cfg._over = {}
+    cfg._log("ERROR", "config: %s %s, kept as %s; factory defaults loaded" % (cfg.path, why, aside))
+
+
+def _parses(path):
+    # a tmp file left by a cut inside a FAT rename is kept only if it is a whole JSON object
+    try:
+        with open(path) as f:
+            return isinstance(json.load(f), dict)
+    except Exception:
+        return False
+
+
+def internal_default(key):
+    if key == "Operative":
+        return True  # ChangeAvailability persists across reboots: False = Inoperative
+    if key == "esp32_pins":  # GPIO numbers of the esp32 board (built from text: no names interned)
+        pins = {}
+        for kv in "cp_adc=36 cp_pwm=25 contactor=26 lock=27 uart_tx=17 uart_rx=16 rs485_de=4".split():
+            k, v = kv.split("=")
+            pins[k] = int(v)
+        return pins
+    raise KeyError(key)  # a key nobody defined
+
+
+def names():
+    # the OCPP key names, in table order
+    return [line[:line.find(" ")] for line in KEYS.split("\n") if line]
 
 
 def find(name):
     # the canonical key name for `name` (OCPP key names are case-insensitive), or None
-    if name in KEYS:
+    if type(name) is not str:
+        return None
+    if spec(name) is not None:
         return name
     low = name.lower()
-    for k in KEYS:
+    for k in names():
         if k.lower() == low:
             return k
     return None
@@ -102,8 +112,8 @@ def _csl_ok(typ, text, most):
 
 
 def valid(name, value):
-    # True when `value` (a typed value) is acceptable for key `name`
-    typ, default, flags, lo, hi = KEYS[name]
+    # True when `value` (a typed value) is acceptable for OCPP key `name`
+    typ, default, flags, lo, hi = spec(name)
     if typ == "b":
         return value is True or value is False
     if typ == "i":
@@ -115,9 +125,37 @@ def valid(name, value):
     return _csl_ok(typ, value, hi)
 
 
+def check(key, value, known_only=False):
+    # True/False: `value` is acceptable for setting `key`; None: `key` is unknown and known_only
+    if spec(key) is not None:
+        return valid(key, value)
+    if key not in INTERNAL:
+        if known_only:
+            return None
+        # a key this firmware does not know (written by a newer one): keep it, typed
+        return isinstance(value, (int, float, str, dict, list)) or value is None
+    default = internal_default(key)
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            return False
+        for v in value.values():
+            if not isinstance(v, int) or isinstance(v, bool):
+                return False
+        return True
+    return type(value) is type(default)
+
+
+def first_bad(data):
+    # the first key of a loaded config.json object whose value is not acceptable, or None
+    for key, value in data.items():
+        if not check(key, value):
+            return key
+    return None
+
+
 def parse(name, text):
     # ChangeConfiguration value text -> typed value; raises ValueError when not acceptable
-    typ = KEYS[name][0]
+    typ = spec(name)[0]
     if len(text) > MAX_VALUE_LEN:
         raise ValueError("too long")
     if typ == "b":
@@ -149,3 +187,36 @@ def to_text(value):
     if value is False:
         return "false"
     return str(value)
+
+
+def ocpp_get(cfg, keys=None):
+    # GetConfiguration on Config `cfg`: all OCPP keys when `keys` is empty; unknown names echoed back
+    out = []
+    unknown = []
+    for k in keys or names():
+        name = find(k)
+        if name is None:
+            unknown.append(k)
+        else:
+            out.append({"key": name, "readonly": bool(spec(name)[2] & RO), "value": to_text(cfg.get(name))})
+    return out, unknown
+
+
+def ocpp_change(cfg, key, value_str):
+    # ChangeConfiguration on Config `cfg`
+    name = find(key)
+    if name is None:
+        return "NotSupported"
+    flags = spec(name)[2]
+    if flags & RO or not isinstance(value_str, str):
+        return "Rejected"
+    try:
+        value = parse(name, value_str)
+    except ValueError:
+        return "Rejected"
+    try:
+        cfg.set(name, value)
+    except OSError as e:
+        cfg._log("ERROR", "config: cannot save %s: %r" % (name, e))
+        return "Rejected"
+    return "RebootRequired" if flags & REBOOT else "Accepted"

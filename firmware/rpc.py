@@ -3,6 +3,7 @@
 #   CALLRESULT [3, uniqueId, {payload}]
 #   CALLERROR  [4, uniqueId, errorCode, errorDescription, {errorDetails}]
 import json
+from micropython import const
 from os import urandom
 from binascii import hexlify
 
@@ -30,13 +31,13 @@ OCCURENCE_CONSTRAINT_VIOLATION = "OccurenceConstraintViolation"  # a field viola
 TYPE_CONSTRAINT_VIOLATION = "TypeConstraintViolation"  # a field violates data type constraints
 GENERIC_ERROR = "GenericError"  # any other error
 
-NO_UID = "-1"  # uid answered when the frame does not even carry one
+_NO_UID = const("-1")  # uid answered when the frame does not even carry one
 
 
 class RpcError(Exception):
     """A frame that cannot be processed; answer it with encode_error(e.uid, e.code, e.desc)."""
 
-    def __init__(self, code, uid=NO_UID, desc=""):
+    def __init__(self, code, uid=_NO_UID, desc=""):
         super().__init__(code, uid, desc)
         self.code = code
         self.uid = uid
@@ -52,18 +53,19 @@ def parse(text):
     try:
         msg = json.loads(text)
     except Exception:  # ValueError, and MemoryError on absurd nesting: not something we can parse
-        raise RpcError(FORMATION_VIOLATION, NO_UID, "not valid JSON")
+        raise RpcError(FORMATION_VIOLATION, _NO_UID, "not valid JSON")
     if type(msg) is not list or not msg:
-        raise RpcError(FORMATION_VIOLATION, NO_UID, "not a non-empty JSON array")
+        raise RpcError(FORMATION_VIOLATION, _NO_UID, "not a non-empty JSON array")
     n = len(msg)
     uid = msg[1] if n > 1 and type(msg[1]) is str else None
     kind = msg[0]
     if type(kind) is not int:  # also refuses true/false, which Python would take for 1/0
-        raise RpcError(FORMATION_VIOLATION, NO_UID if uid is None else uid, "messageTypeId is not an integer")
+        raise RpcError(FORMATION_VIOLATION, _NO_UID if uid is None else uid,
+                       "messageTypeId is not an integer")
     if kind != CALL and kind != CALLRESULT and kind != CALLERROR:
-        raise RpcError(PROTOCOL_ERROR, NO_UID if uid is None else uid, "unknown messageTypeId %d" % kind)
+        raise RpcError(PROTOCOL_ERROR, _NO_UID if uid is None else uid, "unknown messageTypeId %d" % kind)
     if uid is None:
-        raise RpcError(FORMATION_VIOLATION, NO_UID, "uniqueId missing or not a string")
+        raise RpcError(FORMATION_VIOLATION, _NO_UID, "uniqueId missing or not a string")
     if kind == CALL:
         if n != 4:
             raise RpcError(FORMATION_VIOLATION, uid, "CALL needs 4 elements, got %d" % n)

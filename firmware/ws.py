@@ -1,17 +1,17 @@
 # WebSocket client (RFC 6455) for the charger's link to the central system.
 #
-# The pure cores live in ws_codec (framing: WsCodec) and ws_handshake (opening handshake); this
-# module re-exports them and adds the pure helpers Backoff and Liveness (time comes in as an
-# argument) and WsClient, the thin asyncio shell that moves bytes between a socket and the codec.
-# (Split in three files because the compiler needs ~3 bytes of heap per source byte at once.)
+# The pure framing core lives in ws_codec (WsCodec; re-exported here), the opening handshake in
+# ws_handshake (loaded only to connect), the URL check in ws_url (loaded only to build a client);
+# this module adds the pure helpers Backoff and Liveness (time comes in as an argument) and
+# WsClient, the thin asyncio shell that moves bytes between a socket and the codec.
 from os import urandom
 from time import ticks_ms, ticks_diff
+import lazy
 from ws_codec import (  # noqa: F401 (re-exported)
     OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG,
     TEXT, BINARY, CLOSE, PING, PONG, ERROR, OPEN, CLOSING, CLOSED,
     WsError, WsCodec, header, mask,
 )
-from ws_handshake import accept_for, make_key, parse_url, handshake_request, check_response  # noqa: F401
 
 
 class Backoff:
@@ -30,20 +30,17 @@ class Backoff:
         self._x = (seed & 0xFFFFFFFF) or 0x9E3779B9  # xorshift32 state, never 0
         self._cap = min(base_ms, max_ms)
 
-    def _rand(self):
-        x = self._x
-        x ^= (x << 13) & 0xFFFFFFFF
-        x ^= x >> 17
-        x ^= (x << 5) & 0xFFFFFFFF
-        self._x = x
-        return x
-
     def next_ms(self):
         cap = self._cap
         if cap < self.max_ms:
             self._cap = min(cap * 2, self.max_ms)
         half = cap // 2
-        return half + self._rand() % (cap - half + 1)
+        x = self._x  # xorshift32 step
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        self._x = x
+        return half + x % (cap - half + 1)
 
     def reset(self):
         self._cap = min(self.base_ms, self.max_ms)
@@ -105,10 +102,10 @@ class WsClient:
     drops the link when no frame arrives within ping_timeout_ms of a ping.
     """
 
-    def __init__(self, url, user, password, subprotocol="ocpp1.6", max_frame=16384,
+    def __init__(self, url, user, password, subprotocol="ocpp1.6", max_frame=8192,
                  ping_interval_ms=30000, ping_timeout_ms=10000, connect_timeout_ms=10000,
                  ssl=None):
-        self.secure, self.host, self.port, self.path = parse_url(url)
+        self.secure, self.host, self.port, self.path = lazy.call("ws_url", "parse_url", url)
         self.user = user
         self.password = password
         self.subprotocol = subprotocol
@@ -121,7 +118,6 @@ class WsClient:
         self.nodelay = False  # True once TCP_NODELAY was set on the socket
         self.error = None  # why the last connection ended (str)
         self._s = None  # the asyncio Stream (reader and writer are one object in MicroPython)
-        self._lock = None
         self._ka = None  # keep-alive task
         self._rx_task = None  # task inside recv_text, if any
         self._tx_task = None  # task inside a socket write, if any
@@ -134,87 +130,26 @@ class WsClient:
             self.liveness.timeout_ms = ping_timeout_ms
 
     async def connect(self):
-        import asyncio  # not at the top: the pure parts of ws need no event loop
-
-        if self._s is not None:
-            self._drop("reconnecting")
-        try:
-            await asyncio.wait_for_ms(self._open(), self.connect_timeout_ms)
-        except asyncio.TimeoutError:
-            self._drop("handshake timed out")
-            raise WsError("connect to %s:%d timed out after %d ms"
-                          % (self.host, self.port, self.connect_timeout_ms))
-        except WsError as e:
-            self._drop(str(e))
-            raise
-        except (OSError, EOFError) as e:
-            self._drop("connect failed")
-            raise WsError("connect to %s:%d failed: %r" % (self.host, self.port, e))
-
-    async def _open(self):
-        import asyncio  # not at the top: the pure parts of ws need no event loop
-
-        if self.secure:
-            ctx = self.ssl
-            if ctx is None:
-                try:
-                    import ssl
-
-                    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                except ImportError:
-                    raise WsError("wss:// needs the ssl module, which this build lacks")
-            s = (await asyncio.open_connection(self.host, self.port, ctx))[0]
-        else:
-            s = (await asyncio.open_connection(self.host, self.port))[0]
-        self._s = s
-        # OCPP frames are small and latency matters more than packet count; Nagle would hold a
-        # CALLRESULT back until the previous segment is acknowledged. IPPROTO_TCP=6, TCP_NODELAY=1
-        # (numbers, as MicroPython's socket module does not export the names). The stream keeps
-        # the socket in `.s`; under TLS that is the TLS wrapper, which may refuse the option.
-        try:
-            s.s.setsockopt(6, 1, 1)
-            self.nodelay = True
-        except Exception:
-            self.nodelay = False
-        key = make_key()
-        s.write(handshake_request(self.host, self.port, self.path, key, self.user, self.password,
-                                  self.subprotocol))
-        await s.drain()
-        head = bytearray()
-        while True:
-            line = await s.readline()
-            if not line:
-                check_response(head, key, self.subprotocol)  # raises: refused or cut short
-            head += line
-            if len(head) > 4096:
-                raise WsError("handshake: response head longer than 4096 bytes")
-            if line == b"\r\n" or line == b"\n":
-                break
-        check_response(head, key, self.subprotocol)
-        self.codec.reset()
-        self.liveness.reset(ticks_ms())
-        self._lock = asyncio.Lock()
-        self._killed = False
-        self._closing = 0
-        self.error = None
-        self.connected = True
-        self._ka = asyncio.create_task(self._keepalive(s))
+        # the opening handshake's code (ws_handshake.py) is loaded for each connect (lazy.py)
+        await lazy.call("ws_handshake", "connect", self)
 
     async def _send(self, frame):
         import asyncio  # not at the top: the pure parts of ws need no event loop
 
         # One write() per frame: the stream takes the whole buffer or queues all of it, so frames
-        # from the keep-alive task and the application never interleave; the lock keeps two
-        # tasks from draining the same socket at once.
-        async with self._lock:
-            if self._s is None:  # dropped while this task waited for the lock
-                raise WsError("not connected")
-            self._tx_task = asyncio.current_task()
-            try:
-                self._s.write(frame)
-                await self._s.drain()
-            finally:
-                self._tx_task = None
+        # from the keep-alive task and the application never interleave; one task drains the
+        # socket at a time (_tx_task), another waits its turn in steps of 5 ms (writes are few
+        # and short, and asyncio.Lock would cost a module of its own in RAM).
+        while self._tx_task is not None:
+            await asyncio.sleep_ms(5)
+        if self._s is None:  # dropped while this task waited
+            raise WsError("not connected")
+        self._tx_task = asyncio.current_task()
+        try:
+            self._s.write(frame)
+            await self._s.drain()
+        finally:
+            self._tx_task = None
 
     async def _flush(self):
         f = self.codec.pop_out()

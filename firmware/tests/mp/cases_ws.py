@@ -2,6 +2,7 @@
 # Bytes travel as hex strings; every result is JSON-serialisable.
 from binascii import hexlify, unhexlify
 import ws
+import ws_handshake
 
 _codecs = {}  # max_frame -> codec, reused so that the worker's heap does not fragment
 _tx = ws.WsCodec(0)  # encodes client frames; its receive buffer is never used
@@ -105,10 +106,22 @@ def liveness(interval_ms, timeout_ms, steps):
 
 def check_response(head, key, subprotocol):
     try:
-        ws.check_response(unhexlify(head), key, subprotocol)
+        ws_handshake.check_response(unhexlify(head), key, subprotocol)
     except ws.WsError as e:
         return [str(e), e.code]
     return None
+
+
+def quick_and_full_check(head, key, subprotocol):
+    # [did the quick test of check_response pass, the full check's refusal or None]
+    import ws_refused
+    head = unhexlify(head)
+    try:
+        ws_refused.check(head, ws_handshake.accept_for(key), subprotocol)
+        full = None
+    except ws.WsError as e:
+        full = str(e)
+    return [ws_handshake._good(head, key, subprotocol), full]
 
 
 def big_roundtrip(n, max_frame):

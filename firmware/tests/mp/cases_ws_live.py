@@ -35,7 +35,7 @@ async def _conversation(url, user, password):
 async def _big(url, user, password):
     # Heap around receiving big messages: 16 kB zero-copy (recv_raw), 8 kB as a str (recv_text).
     out = {}
-    c = WsClient(url, user, password)
+    c = WsClient(url, user, password, max_frame=16384)
     await c.connect()
     for how, n in (("raw", 16000), ("text", 8000)):
         await c.send_text("big:%d" % n)
@@ -90,8 +90,11 @@ def close_while_reading(url, user, password):
     return asyncio.run(_close_while_reading(url, user, password))
 
 
-async def _oversize(url, user, password):
-    c = WsClient(url, user, password, max_frame=16384)
+async def _oversize(url, user, password, max_frame=16384):
+    if max_frame is None:
+        c = WsClient(url, user, password)
+    else:
+        c = WsClient(url, user, password, max_frame=max_frame)
     await c.connect()
     await c.send_text("too big")
     try:
@@ -101,8 +104,9 @@ async def _oversize(url, user, password):
     return [["accepted", len(got or "")], c.connected]
 
 
-def oversize(url, user, password):
-    return asyncio.run(_oversize(url, user, password))
+def oversize(url, user, password, max_frame=16384):
+    # max_frame None: the client's default
+    return asyncio.run(_oversize(url, user, password, max_frame))
 
 
 async def _refused(url, user, password):

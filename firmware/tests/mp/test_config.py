@@ -52,11 +52,12 @@ def test_factory_defaults_suit_a_public_ac_charger():
 
 
 def test_every_core_and_local_list_key_has_a_valid_default():
+    names = ocpp_keys.names()
     for name in CORE:
-        assert name in ocpp_keys.KEYS, name
-    for name, spec in ocpp_keys.KEYS.items():
-        assert ocpp_keys.valid(name, spec[1]), name
-    assert ocpp_keys.KEYS["GetConfigurationMaxKeys"][1] >= len(ocpp_keys.KEYS)
+        assert name in names, name
+    for name in names:
+        assert ocpp_keys.valid(name, ocpp_keys.spec(name)[1]), name
+    assert ocpp_keys.spec("GetConfigurationMaxKeys")[1] >= len(names)
 
 
 def test_partial_file_from_installer_overrides_only_its_keys():

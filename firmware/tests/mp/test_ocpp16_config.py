@@ -28,8 +28,9 @@ class _Core:
 
 
 def _call(core, action, payload):
+    # the response payload, or the CALLERROR code
     try:
-        return calls.HANDLERS[action](core, payload, 0)
+        return calls.handle(core, action, payload, 0)
     except calls.Bad as e:
         return e.args[0]
 

@@ -1,0 +1,50 @@
+# Boot of app.App, loaded for it only (lazy.py): reads what station.json provisions and builds the
+# link, config, board, journal, authorization stores, connector and OCPP core, takes the board's
+# first reading and recovers the journal. The classes come from the modules app imports.
+import asyncio
+from micropython import const
+from time import ticks_ms
+
+from auth import AuthCache, LocalList
+from board import make_board
+from config import Config
+from connector import Connector
+from journal import Journal
+from log import log
+from ocpp16 import Ocpp16
+from ws import WsClient
+
+_STEP_MS = const(200)
+_FIRST_READING_TRIES = const(15)  # ~3 s for the sim board's plant link at boot
+
+
+async def setup(app):
+    st = app.station
+    log('INFO', 'BOOT id=%s' % st['id'])
+    # the link's frame buffer is the biggest block: take it while the heap is unfragmented. OCPP
+    # 1.6 messages to a charger are far smaller than its default 8 kB; larger ones are refused
+    # (close 1009) and the link reconnects.
+    app.ws = WsClient(st['url'] + '/' + st['id'], st['id'], st['password'], 'ocpp1.6',
+                      st.get('max_frame', 8192))
+    cfg = Config('config.json', log=log)
+    board = app.board = make_board(st, cfg)
+    await board.start()
+    j = Journal('journal.bin', st.get('journal_bytes', 16384), crash=st.get('test_crash'))
+    j.open()
+    local = LocalList('auth.json', cfg.get('LocalAuthListMaxLength'), cfg.get('SendLocalListMaxLength'),
+                      log=log)
+    cache = AuthCache('authcache.json', cfg.get('AuthorizationCacheMaxEntries'), log=log)
+    conn = app.conn = Connector(1)
+    app.ws.set_ping(cfg.get('WebSocketPingInterval') * 1000)
+    app.core = Ocpp16(cfg, j, local, cache, conn, app._send, board.now_s, board.meter,
+                      set_time=board.set_time, reset=app._reset, unlock=app._unlock, log=log,
+                      info={k: st[k] for k in ('vendor', 'model', 'serial') if k in st})
+    # the first reading decides what a transaction cut by a power loss was billed up to
+    for _ in range(_FIRST_READING_TRIES):
+        await board.poll()
+        if getattr(board, 'linked', True):
+            break
+        await asyncio.sleep_ms(_STEP_MS)
+    now = ticks_ms()
+    conn.step(board.cp_state(), now)
+    log('INFO', 'JOURNAL n=%d' % app.core.recover(now))

@@ -1,0 +1,165 @@
+# Journal maintenance for journal.Journal (which explains the file format): recover() (Journal.open)
+# scans the file and drops a torn or corrupt tail; rewrite() copies the live records to
+# journal.tmp and renames it over the journal (compaction, removal without room for an ack,
+# eviction of droppable records by make_room()). Journal loads this module only while one of
+# these runs (at boot and when the journal fills) and drops it after.
+import struct
+from micropython import const
+
+import fsutil
+from journal import JournalFull, crc32
+
+_MAGIC = const(0xA5F7)  # the same constants as in journal.py
+_HDR = const(10)
+_OVH = const(14)
+_K_HEAD = const(35)
+_K_ACK = const(45)
+_DROP = const(1)
+_MDROP = const(0x80)
+_FMT = const("<HBBHI")
+
+
+def recover(j):
+    # Journal.open
+    fsutil.recover(j.path, j.tmp)
+    j._n = 0
+    j._live = 0
+    j._keep = 0
+    j._next = 1
+    j.dropped = 0
+    size = fsutil.size(j.path)
+    good = _scan(j, size) if size > 0 else 0
+    if good == 0 or good < size:
+        j.dropped = size - good if size > 0 else 0
+        rewrite(j, 0, 0)  # raises, leaving the journal closed, when flash fails
+    else:
+        j._size = good
+    j._opened = True
+    return j._n
+
+
+def _scan(j, size):
+    hb = j._hb
+    buf = j._buf
+    f = open(j.path, "rb")
+    try:
+        off = 0
+        last = 0  # seq of the last data record: seqs must rise
+        while off + _OVH <= size:
+            if f.readinto(hb) != _HDR:
+                break
+            magic, k, flags, n, seq = struct.unpack_from(_FMT, hb)
+            end = off + _OVH + n
+            if magic != _MAGIC or end > size or (off == 0) != (k == _K_HEAD):
+                break
+            crc = crc32(hb)
+            left = n
+            while left > 0:  # checksum the data, a scratch buffer at a time
+                part = buf[:left if left < 128 else 128]
+                if f.readinto(part) != len(part):
+                    break
+                crc = crc32(part, crc)
+                left -= len(part)
+            if left or f.readinto(j._tb) != 4:
+                break
+            if struct.unpack_from("<I", j._tb)[0] != crc:
+                break
+            if k == _K_HEAD:
+                j._next = seq if seq > 0 else 1
+            elif k == _K_ACK:
+                i = j._find(seq)
+                if i >= 0:
+                    j._drop(i)
+            elif k < 0x21 or k > 0x7E or seq <= last or flags > _DROP:
+                break
+            else:
+                last = seq
+                if seq >= j._next:
+                    j._next = seq + 1
+                j._push(seq, off, n, k | (_MDROP if flags & _DROP else 0))
+            off = end
+        return off
+    finally:
+        f.close()
+
+
+def make_room(j, need):
+    # compact; evict the oldest droppable records when compaction alone is not enough
+    over = _OVH + j._live + need - j.capacity
+    cut = 0  # droppable records with seq <= cut are left out
+    evict = 0
+    if over > 0:
+        for i in range(j._n):
+            if j._meta[i] & _MDROP:
+                over -= _OVH + j._lens[i]
+                cut = j._seqs[i]
+                evict += 1
+                if over <= 0:
+                    break
+        if over > 0:
+            raise JournalFull()
+    rewrite(j, cut, 0)
+    j.evicted += evict
+
+
+def rewrite(j, cut, gone):
+    # copy the header and the live records (minus evicted `cut` and removed `gone`) to tmp,
+    # then rename over the journal; the index changes only after the rename succeeded
+    hb = j._hb
+    tb = j._tb
+    mv = j._buf
+    struct.pack_into(_FMT, hb, 0, _MAGIC, _K_HEAD, 0, 0, j._next)
+    struct.pack_into("<I", tb, 0, crc32(hb))
+    src = open(j.path, "rb") if j._n else None
+    dst = open(j.tmp, "wb")
+    try:
+        dst.write(hb)
+        dst.write(tb)
+        for i in range(j._n):
+            q = j._seqs[i]
+            if q == gone or (q <= cut and j._meta[i] & _MDROP):  # removed, or evicted
+                continue
+            src.seek(j._offs[i])
+            left = _OVH + j._lens[i]
+            while left > 0:
+                part = mv[: left if left < 128 else 128]
+                if src.readinto(part) != len(part):
+                    raise OSError(5)  # EIO: the journal shrank under us
+                dst.write(part)
+                left -= len(part)
+        dst.flush()
+    except Exception:
+        dst.close()
+        fsutil.remove(j.tmp)
+        raise
+    finally:
+        if src is not None:
+            src.close()
+    dst.close()
+    fsutil.sync()
+    fsutil.rename(j.tmp, j.path)
+    j.compactions += 1
+    # the new file holds exactly the kept records, in order, right after the header
+    off = _OVH
+    w = 0  # slot the next kept record moves to
+    live = 0
+    keep = 0
+    for i in range(j._n):
+        q = j._seqs[i]
+        if q == gone or (q <= cut and j._meta[i] & _MDROP):
+            continue
+        n = j._lens[i]
+        meta = j._meta[i]
+        j._seqs[w] = j._seqs[i]
+        j._offs[w] = off
+        j._lens[w] = n
+        j._meta[w] = meta
+        off += _OVH + n
+        live += _OVH + n
+        if not meta & _MDROP:
+            keep += _OVH + n
+        w += 1
+    j._n = w
+    j._live = live
+    j._keep = keep
+    j._size = off
