@@ -39,6 +39,8 @@ SKIP_DIRS = {"tests", "__pycache__"}
 DEFAULT_FLAGS = "-O3"
 
 
+_POOL_KEYS = ("pools", "qstrs", "bytes")
+
 def _binary(name: str) -> str:
     for c in (Path(sys.executable).parent / name, REPO / ".venv" / "bin" / name, shutil.which(name)):
         if c and Path(c).exists():
@@ -139,12 +141,12 @@ def build_tree(dst: Path, flags: list[str], src: Path = FIRMWARE, stem_names: bo
     cross = _binary("mpy-cross")
     total = 0
     errors = []
-    for name, path in module_files(src).items():
+    for _name, path in module_files(src).items():
         rel = path.relative_to(src)
         out = dst / rel.with_suffix(".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run([cross, *flags, "-s", rel.stem if stem_names else rel.as_posix(), "-o", str(out),
-                               str(path)],
+        name = rel.stem if stem_names else rel.as_posix()
+        proc = subprocess.run([cross, *flags, "-s", name, "-o", str(out), str(path)],
                               capture_output=True, text=True)
         if proc.returncode:
             errors.append(f"{rel}: {proc.stderr.strip()}")
@@ -193,7 +195,8 @@ qstr_info()
 """
 
 
-def probe(tree: Path, runtime: list[str], spine: list[str], lazy: list[str], heap: str = "4m") -> dict[str, Any]:
+def probe(tree: Path, runtime: list[str], spine: list[str], lazy: list[str],
+          heap: str = "4m") -> dict[str, Any]:
     """Run the import probe in MicroPython with MICROPYPATH=<tree>:.frozen."""
     script = (f"RUNTIME = {runtime!r}\nSPINE = {spine!r}\nLAZY = {lazy!r}\n") + _PROBE
     env = dict(os.environ, MICROPYPATH=f"{tree}:.frozen")
@@ -266,11 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     flags = shlex.split(args.flags)
     res = measure(flags, args.source)
-    print(f"# firmware imported from {'.py sources' if args.source else '.mpy (mpy-cross ' + args.flags + ')'}")
+    origin = ".py sources" if args.source else ".mpy (mpy-cross " + args.flags + ")"
+    print(f"# firmware imported from {origin}")
     for m, v in res["modules"].items():
         print(f"import_{m}_bytes: {v} bytes")
-    for m, v in res["modules"].items():
-        print(f"qstrs_{m}: {res['qstrs'].get(m)} qstrs ({res['qstr_bytes'].get(m)} bytes of qstr pool and text)")
+    for m in res["modules"]:
+        nq, nb = res["qstrs"].get(m), res["qstr_bytes"].get(m)
+        print(f"qstrs_{m}: {nq} qstrs ({nb} bytes of qstr pool and text)")
     for m, v in res["lazy"].items():
         print(f"lazy_{m}_bytes: {v} bytes")
     print(f"runtime_import_bytes: {res['runtime']} bytes")
@@ -292,13 +297,14 @@ def main(argv: list[str] | None = None) -> int:
             "runtime_import_bytes": res["runtime"],
             "code_after_import_bytes": res["total"],
             "code_after_lazy_unload_bytes": res["after_lazy"],
-            "qstr_pools_after_import": dict(zip(("pools", "qstrs", "bytes"), res["qstr_pools_import"])),
-            "qstr_pools_after_lazy": dict(zip(("pools", "qstrs", "bytes"), res["qstr_pools_lazy"])),
+            "qstr_pools_after_import": dict(zip(_POOL_KEYS, res["qstr_pools_import"], strict=False)),
+            "qstr_pools_after_lazy": dict(zip(_POOL_KEYS, res["qstr_pools_lazy"], strict=False)),
             "mpy_tree_bytes": res["mpy_bytes"],
             "goal_code_after_import_bytes_max": 55 * 1024,
             "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
                         "processor": platform.processor() or platform.machine()},
-            "command": "python -m bench.firmware_footprint " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": "python -m bench.firmware_footprint "
+            + " ".join(argv if argv is not None else sys.argv[1:]),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

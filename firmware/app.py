@@ -51,15 +51,6 @@ class App:
         asyncio.create_task(self._control())
         await self._link()  # runs until a reset ends the process
 
-    async def _restart(self, hard):
-        log('INFO', 'RESET %s' % ('hard' if hard else 'soft'))
-        self.board.set_contactor(False)
-        try:
-            await asyncio.wait_for_ms(self.ws.close(), 3000)
-        except Exception:
-            pass
-        self.board.reset(hard)  # does not return: the process exits (sim) or the board restarts
-
     # ---- callables handed to the OCPP core ----------------------------------------------------
     def _send(self, text):
         self.outbox.append(text)
@@ -70,7 +61,7 @@ class App:
     def _reset(self, hard):
         if not self.resetting:
             self.resetting = True
-            asyncio.create_task(self._restart(hard))
+            asyncio.create_task(lazy.call('app_boot', 'restart', self, hard))
 
     def _unlock(self):
         self.board.set_lock(False)
@@ -135,7 +126,10 @@ class App:
                 continue
             backoff.reset()
             log('INFO', 'CONNECTED')
-            core.connected(ticks_ms())
+            try:
+                core.connected(ticks_ms())
+            except Exception as e:  # e.g. no heap for the BootNotification now: the control step retries
+                log('ERROR', 'LINK %r' % e)
             log('INFO', 'JOURNAL n=%d' % core.journal.count())
             while True:
                 try:
@@ -145,7 +139,10 @@ class App:
                     text = None
                 if text is None:
                     break
-                core.on_frame(text, ticks_ms())
+                try:
+                    core.on_frame(text, ticks_ms())
+                except Exception as e:  # as above: what is not sent now goes at a later step
+                    log('ERROR', 'LINK %r' % e)
             log('INFO', 'DISCONNECTED %s' % ws.error)
             self.outbox.clear()
             core.disconnected(ticks_ms())

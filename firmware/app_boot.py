@@ -1,6 +1,7 @@
-# Boot of app.App, loaded for it only (lazy.py): reads what station.json provisions and builds the
-# link, config, board, journal, authorization stores, connector and OCPP core, takes the board's
-# first reading and recovers the journal. The classes come from the modules app imports.
+# Boot and restart of app.App, loaded for them only (lazy.py). setup() reads what station.json
+# provisions and builds the link, config, board, journal, authorization stores, connector and OCPP
+# core, takes the board's first reading and recovers the journal; restart() ends the process on a
+# Reset. The classes come from the modules app imports.
 import asyncio
 from micropython import const
 from time import ticks_ms
@@ -48,3 +49,14 @@ async def setup(app):
     now = ticks_ms()
     conn.step(board.cp_state(), now)
     log('INFO', 'JOURNAL n=%d' % app.core.recover(now))
+
+
+async def restart(app, hard):
+    # a Reset from the backend: contactor open, link closed (bounded), then the board resets
+    log('INFO', 'RESET %s' % ('hard' if hard else 'soft'))
+    app.board.set_contactor(False)
+    try:
+        await asyncio.wait_for_ms(app.ws.close(), 3000)
+    except Exception:
+        pass
+    app.board.reset(hard)  # does not return: the process exits (sim) or the board restarts

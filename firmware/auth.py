@@ -15,7 +15,6 @@
 # authcache.json as {"lru": [[tag, idTagInfo], ...]}, least recently used first.
 import json
 
-import fsutil
 import lazy
 from ocpp16_msg import parse_iso as iso_to_epoch  # noqa: F401 (one ISO 8601 parser for all)
 
@@ -156,4 +155,4 @@ class AuthCache:
         return True
 
     def save(self):
-        fsutil.write_atomic(self.path, json.dumps({"lru": self._rows}))
+        lazy.call("fsutil", "write_atomic", self.path, json.dumps({"lru": self._rows}))

@@ -11,7 +11,6 @@
 # configuration CALLs; lazy.py): code stays out of RAM on a board that loads .mpy files into it.
 import json
 
-import fsutil
 import lazy
 
 # The OCPP keys of this charge point (Core, LocalAuthListManagement, vendor), one per line:
@@ -135,7 +134,7 @@ class Config:
             raise
 
     def save(self):
-        fsutil.write_atomic(self.path, json.dumps(self._over))
+        lazy.call("fsutil", "write_atomic", self.path, json.dumps(self._over))
 
     def reset(self):
         # factory defaults, persisted

@@ -1,17 +1,19 @@
 # Code that runs rarely (boot, connecting, the backend's CALLs, compaction, configuration) lives
 # in modules of its own that are loaded for one call and dropped after: a board that loads .mpy
-# files into RAM holds that code only while it runs. A module loaded by someone else before (a
-# test, a port with frozen modules) stays loaded. The first load interns the module's names for
-# good (qstrs are never freed); the rest of it is freed with the module.
+# files into RAM holds that code only while it runs. Whatever else the call imports is dropped
+# with it. A module loaded before the call (by the firmware, a test, a port with frozen modules)
+# stays loaded. The first load interns the module's names for good (qstrs are never freed); the
+# rest of it is freed with the module.
 import sys
 
 
 def call(name, fn, *args):
     # <module name>.<fn>(*args); a coroutine function's coroutine keeps its code alive until done
-    had = name in sys.modules
-    mod = __import__(name)
+    mods = sys.modules
+    had = list(mods)
     try:
-        return getattr(mod, fn)(*args)
+        return getattr(__import__(name), fn)(*args)
     finally:
-        if not had:
-            sys.modules.pop(name, None)
+        for m in list(mods):
+            if m not in had:
+                del mods[m]

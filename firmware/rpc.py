@@ -6,32 +6,21 @@ import json
 from micropython import const
 from os import urandom
 from binascii import hexlify
+from time import ticks_diff
 
-try:
-    from time import ticks_diff
-except ImportError:
-
-    def ticks_diff(a, b):
-        return a - b
-
+import lazy
 
 CALL = 2
 CALLRESULT = 3
 CALLERROR = 4
-
-# OCPP-J 1.6 section 4.2.3 error codes ("Occurence" is the 1.6 spelling, kept on the wire).
-NOT_IMPLEMENTED = "NotImplemented"  # Requested Action is not known by receiver
-NOT_SUPPORTED = "NotSupported"  # Requested Action is recognized but not supported by the receiver
-INTERNAL_ERROR = "InternalError"  # receiver failed to process the Action
-PROTOCOL_ERROR = "ProtocolError"  # Payload for Action is incomplete
-SECURITY_ERROR = "SecurityError"  # a security issue prevented completing the Action
-FORMATION_VIOLATION = "FormationViolation"  # Payload syntactically incorrect or not conform the PDU structure
-PROPERTY_CONSTRAINT_VIOLATION = "PropertyConstraintViolation"  # a field contains an invalid value
-OCCURENCE_CONSTRAINT_VIOLATION = "OccurenceConstraintViolation"  # a field violates occurrence constraints
-TYPE_CONSTRAINT_VIOLATION = "TypeConstraintViolation"  # a field violates data type constraints
-GENERIC_ERROR = "GenericError"  # any other error
-
+# The OCPP-J error codes (rpc.FORMATION_VIOLATION, ...) and the diagnosis of a malformed frame live
+# in rpc_bad.py, loaded only when a frame is malformed (or a name is asked for, __getattr__).
 _NO_UID = const("-1")  # uid answered when the frame does not even carry one
+
+
+def __getattr__(name):
+    # rpc.FORMATION_VIOLATION and the other error code names
+    return lazy.call("rpc_bad", "code", name)
 
 
 class RpcError(Exception):
@@ -53,38 +42,16 @@ def parse(text):
     try:
         msg = json.loads(text)
     except Exception:  # ValueError, and MemoryError on absurd nesting: not something we can parse
-        raise RpcError(FORMATION_VIOLATION, _NO_UID, "not valid JSON")
-    if type(msg) is not list or not msg:
-        raise RpcError(FORMATION_VIOLATION, _NO_UID, "not a non-empty JSON array")
-    n = len(msg)
-    uid = msg[1] if n > 1 and type(msg[1]) is str else None
-    kind = msg[0]
-    if type(kind) is not int:  # also refuses true/false, which Python would take for 1/0
-        raise RpcError(FORMATION_VIOLATION, _NO_UID if uid is None else uid,
-                       "messageTypeId is not an integer")
-    if kind != CALL and kind != CALLRESULT and kind != CALLERROR:
-        raise RpcError(PROTOCOL_ERROR, _NO_UID if uid is None else uid, "unknown messageTypeId %d" % kind)
-    if uid is None:
-        raise RpcError(FORMATION_VIOLATION, _NO_UID, "uniqueId missing or not a string")
-    if kind == CALL:
-        if n != 4:
-            raise RpcError(FORMATION_VIOLATION, uid, "CALL needs 4 elements, got %d" % n)
-        if type(msg[2]) is not str:
-            raise RpcError(FORMATION_VIOLATION, uid, "action is not a string")
-        if type(msg[3]) is not dict:
-            raise RpcError(TYPE_CONSTRAINT_VIOLATION, uid, "payload is not a JSON object")
-        return (CALL, uid, msg[2], msg[3])
-    if kind == CALLRESULT:
-        if n != 3:
-            raise RpcError(FORMATION_VIOLATION, uid, "CALLRESULT needs 3 elements, got %d" % n)
-        if type(msg[2]) is not dict:
-            raise RpcError(FORMATION_VIOLATION, uid, "payload is not a JSON object")
-        return (CALLRESULT, uid, msg[2], None)
-    if n != 5:
-        raise RpcError(FORMATION_VIOLATION, uid, "CALLERROR needs 5 elements, got %d" % n)
-    if type(msg[2]) is not str or type(msg[3]) is not str or type(msg[4]) is not dict:
-        raise RpcError(FORMATION_VIOLATION, uid, "CALLERROR elements have wrong types")
-    return (CALLERROR, uid, msg[2], (msg[3], msg[4]))
+        lazy.call("rpc_bad", "explain", None, False)
+    if type(msg) is list and len(msg) in (3, 4, 5) and type(msg[0]) is int and type(msg[1]) is str:
+        kind, n, a = msg[0], len(msg), msg[2]  # the well-formed frames, quickly; rpc_bad says why not
+        if kind == CALL and n == 4 and type(a) is str and type(msg[3]) is dict:
+            return (CALL, msg[1], a, msg[3])
+        if kind == CALLRESULT and n == 3 and type(a) is dict:
+            return (CALLRESULT, msg[1], a, None)
+        if kind == CALLERROR and n == 5 and type(a) is str and type(msg[3]) is str and type(msg[4]) is dict:
+            return (CALLERROR, msg[1], a, (msg[3], msg[4]))
+    lazy.call("rpc_bad", "explain", msg, True)
 
 
 def encode_call(uid, action, payload):

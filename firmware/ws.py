@@ -6,12 +6,23 @@
 # WsClient, the thin asyncio shell that moves bytes between a socket and the codec.
 from os import urandom
 from time import ticks_ms, ticks_diff
+from micropython import const
+
 import lazy
-from ws_codec import (  # noqa: F401 (re-exported)
-    OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG,
-    TEXT, BINARY, CLOSE, PING, PONG, ERROR, OPEN, CLOSING, CLOSED,
-    WsError, WsCodec, header, mask,
-)
+import ws_codec
+from ws_codec import WsError, WsCodec
+
+_TEXT = const(1)  # codec events and states (ws_codec)
+_CLOSE = const(8)
+_PING = const(9)
+_ERROR = const(256)
+_OPEN = const(0)
+_CLOSED = const(2)
+
+
+def __getattr__(name):
+    # what ws_codec offers (ws.TEXT, ws.header...) is offered here too
+    return getattr(ws_codec, name)
 
 
 class Backoff:
@@ -160,7 +171,7 @@ class WsClient:
     async def send_text(self, s):
         import asyncio  # not at the top: the pure parts of ws need no event loop
 
-        if not self.connected or self.codec.state != OPEN:
+        if not self.connected or self.codec.state != _OPEN:
             raise WsError("not connected")
         try:
             await self._send(self.codec.text(s))
@@ -204,18 +215,18 @@ class WsClient:
                 if ev is None:
                     continue
                 kind = ev[0]
-                if kind == TEXT:
+                if kind == _TEXT:
                     return ev[1]
-                if kind == PING:
+                if kind == _PING:
                     await self._flush()
-                elif kind == CLOSE:
+                elif kind == _CLOSE:
                     await self._flush()
                     if self._closing:
                         self._drop("closed by the client (%d)" % self._closing)
                     else:
                         self._drop("closed by the server: %d %s" % ev[1])
                     return None
-                elif kind == ERROR:
+                elif kind == _ERROR:
                     try:
                         await asyncio.wait_for_ms(self._flush(), 1000)
                     except Exception:
@@ -234,31 +245,11 @@ class WsClient:
             self._rx_task = None
 
     async def close(self, code=1000):
-        import asyncio  # not at the top: the pure parts of ws need no event loop
-
-        s = self._s
-        if s is None:
-            return
-        if self.connected and self.codec.state == OPEN:
-            self._closing = code
-            try:
-                await asyncio.wait_for_ms(self._send(self.codec.close(code)), 1000)
-                if self._rx_task is None:
-                    # Nobody is reading: wait here for the server's close frame.
-                    await asyncio.wait_for_ms(self._until_closed(), self.close_timeout_ms)
-                else:
-                    t = 0
-                    while self._s is s and t < self.close_timeout_ms:
-                        await asyncio.sleep_ms(20)
-                        t += 20
-            except Exception:
-                pass
-        if self._s is s:  # not yet dropped by the reader, nor replaced by a new connection
+        # the closing handshake (ws_close.py, loaded for it); with no heap for that, just drop
+        try:
+            await lazy.call("ws_close", "close", self, code)
+        except MemoryError:
             self._drop("closed by the client (%d)" % code)
-
-    async def _until_closed(self):
-        while await self._recv(True) is not None:
-            pass
 
     async def _keepalive(self, s):
         import asyncio  # not at the top: the pure parts of ws need no event loop
@@ -286,7 +277,7 @@ class WsClient:
         if self.connected or self._s is not None:
             self.error = reason
         self.connected = False
-        self.codec.state = CLOSED
+        self.codec.state = _CLOSED
         self._killed = True
         cur = None
         try:

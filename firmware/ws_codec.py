@@ -4,23 +4,36 @@
 from micropython import const
 from os import urandom
 
-OP_CONT = const(0)
-OP_TEXT = const(1)
-OP_BINARY = const(2)
-OP_CLOSE = const(8)
-OP_PING = const(9)
-OP_PONG = const(10)
+_OP_CONT = const(0)
+_OP_TEXT = const(1)
+_OP_BINARY = const(2)
+_OP_CLOSE = const(8)
+_OP_PING = const(9)
+_OP_PONG = const(10)
 # Codec events are (kind, data); kind is the opcode of what arrived, or ERROR.
-TEXT = const(1)  # data: str, a whole (reassembled) message; a memoryview when codec.raw
-BINARY = const(2)  # data: bytes
-CLOSE = const(8)  # data: (code, reason); code 1005 when the close frame carried none
-PING = const(9)  # data: bytes (a pong is already queued)
-PONG = const(10)  # data: bytes
-ERROR = const(256)  # data: (close code, reason); a close frame with that code is queued
+_TEXT = const(1)  # data: str, a whole (reassembled) message; a memoryview when codec.raw
+_BINARY = const(2)  # data: bytes
+_CLOSE = const(8)  # data: (code, reason); code 1005 when the close frame carried none
+_PING = const(9)  # data: bytes (a pong is already queued)
+_PONG = const(10)  # data: bytes
+_ERROR = const(256)  # data: (close code, reason); a close frame with that code is queued
 
-OPEN = const(0)
-CLOSING = const(1)  # we sent a close frame and wait for the peer's
-CLOSED = const(2)
+_OPEN = const(0)
+_CLOSING = const(1)  # we sent a close frame and wait for the peer's
+_CLOSED = const(2)
+# The same by name, for the codec's users (ws_codec.TEXT, ws.OP_CLOSE...): looked up on demand,
+# so that the names are neither globals nor interned
+_NAMES = const("OP_CONT OP_TEXT OP_BINARY OP_CLOSE OP_PING OP_PONG TEXT BINARY CLOSE PING PONG ERROR "
+               "OPEN CLOSING CLOSED")
+_VALUES = const((0, 1, 2, 8, 9, 10, 1, 2, 8, 9, 10, 256, 0, 1, 2))
+
+
+def __getattr__(name):
+    names = _NAMES.split()
+    if name not in names:
+        raise AttributeError(name)
+    return _VALUES[names.index(name)]
+
 
 class WsError(Exception):
     # code: the WebSocket close code of a protocol failure (1002, 1007, 1009...), or the HTTP
@@ -84,10 +97,10 @@ class WsCodec:
         self.reset()
 
     def reset(self):
-        # raw=True: TEXT events carry a memoryview into the reassembly buffer instead of a str:
+        # raw=True: _TEXT events carry a memoryview into the reassembly buffer instead of a str:
         # no copy and no UTF-8 check; valid only until the next rx_buf()/feed(). json.loads takes it.
         self.raw = False
-        self.state = OPEN
+        self.state = _OPEN
         self._out = []
         self._mlen = 0  # bytes of the current data message received so far
         self._frag = 0  # opcode of the fragmented message in progress; 0 = none
@@ -99,10 +112,10 @@ class WsCodec:
 
     def rx_buf(self):
         """Where the next received bytes go (exactly as many as the codec wants next)."""
-        if self.state == CLOSED:
+        if self.state == _CLOSED:
             return memoryview(self._hdr)[0:0]
         if self._phase == 2:
-            if self._op >= OP_CLOSE:
+            if self._op >= _OP_CLOSE:
                 return memoryview(self._ctl)[self._got:self._need]
             a = self._mlen + self._got
             return memoryview(self._msg)[a:self._mlen + self._need]
@@ -112,7 +125,7 @@ class WsCodec:
 
     def rx_done(self, n):
         """`n` bytes were written to the last rx_buf(). Returns an event or None."""
-        if self.state == CLOSED or n <= 0:
+        if self.state == _CLOSED or n <= 0:
             return None
         self._got += n
         if self._got < self._need:
@@ -137,16 +150,16 @@ class WsCodec:
                 return self._fail(1002, "reserved bits set (no extension was negotiated)")
             if b1 & 0x80:
                 return self._fail(1002, "masked frame from server")
-            if op >= OP_CLOSE:
-                if op > OP_PONG:
+            if op >= _OP_CLOSE:
+                if op > _OP_PONG:
                     return self._fail(1002, "unknown opcode %d" % op)
                 if not self._fin:
                     return self._fail(1002, "fragmented control frame")
                 if (b1 & 127) > 125:
                     return self._fail(1002, "control frame longer than 125 bytes")
-            elif op > OP_BINARY:
+            elif op > _OP_BINARY:
                 return self._fail(1002, "unknown opcode %d" % op)
-            elif op == OP_CONT:
+            elif op == _OP_CONT:
                 if not self._frag:
                     return self._fail(1002, "continuation frame without a message in progress")
             elif self._frag:
@@ -159,7 +172,7 @@ class WsCodec:
                 return None
         # the payload length is known
         m = self.max_frame
-        if self._op < OP_CLOSE and self._mlen + plen > m:
+        if self._op < _OP_CLOSE and self._mlen + plen > m:
             if self._mlen:
                 return self._fail(1009, "message of more than %d bytes > max %d" % (self._mlen + plen, m))
             return self._fail(1009, "frame of %d bytes > max %d" % (plen, m))
@@ -176,7 +189,7 @@ class WsCodec:
         src = memoryview(data)
         i = 0
         n = len(data)
-        while i < n and self.state != CLOSED:
+        while i < n and self.state != _CLOSED:
             dst = self.rx_buf()
             k = min(len(dst), n - i)
             dst[:k] = src[i:i + k]
@@ -192,7 +205,7 @@ class WsCodec:
         self._phase = 0  # the next frame's header
         self._need = 2
         self._got = 0
-        if op == OP_CLOSE:
+        if op == _OP_CLOSE:
             c = self._ctl
             if n == 0:
                 code = 1005
@@ -207,49 +220,49 @@ class WsCodec:
                     reason = str(memoryview(c)[2:n], "utf-8")
                 except UnicodeError:
                     return self._fail(1007, "close reason is not valid UTF-8")
-            if self.state == OPEN:
-                self._out.append(self.frame(OP_CLOSE, b"" if code == 1005 else c[:2]))
-            self.state = CLOSED
-            return (CLOSE, (code, reason))
-        if op > OP_CLOSE:
+            if self.state == _OPEN:
+                self._out.append(self.frame(_OP_CLOSE, b"" if code == 1005 else c[:2]))
+            self.state = _CLOSED
+            return (_CLOSE, (code, reason))
+        if op > _OP_CLOSE:
             data = bytes(memoryview(self._ctl)[:n])
-            if op == OP_PING:
-                if self.state == OPEN:
-                    self._out.append(self.frame(OP_PONG, data))
-                return (PING, data)
-            return (PONG, data)
+            if op == _OP_PING:
+                if self.state == _OPEN:
+                    self._out.append(self.frame(_OP_PONG, data))
+                return (_PING, data)
+            return (_PONG, data)
         self._mlen += n
         if not self._fin:
-            if op != OP_CONT:
+            if op != _OP_CONT:
                 self._frag = op
             return None
-        if op == OP_CONT:
+        if op == _OP_CONT:
             op = self._frag
         self._frag = 0
         mv = memoryview(self._msg)[:self._mlen]
         self._mlen = 0
-        if op == OP_TEXT:
+        if op == _OP_TEXT:
             if self.raw:
-                return (TEXT, mv)
+                return (_TEXT, mv)
             try:
-                return (TEXT, str(mv, "utf-8"))
+                return (_TEXT, str(mv, "utf-8"))
             except UnicodeError:
                 return self._fail(1007, "text message is not valid UTF-8")
             except MemoryError:  # no free block for the copy (the GC already ran): refuse, not crash
                 return self._fail(1009, "no heap left for a %d-byte message" % len(mv))
         try:
-            return (BINARY, bytes(mv))
+            return (_BINARY, bytes(mv))
         except MemoryError:
             return self._fail(1009, "no heap left for a %d-byte message" % len(mv))
 
     def _fail(self, code, reason):
         # "Fail the WebSocket connection" (RFC 6455 7.1.7): send a close frame, stop reading.
-        if self.state == OPEN:
+        if self.state == _OPEN:
             self._out.append(self._close_frame(code, ""))
-        self.state = CLOSED
+        self.state = _CLOSED
         self._mlen = 0
         self._frag = 0
-        return (ERROR, (code, reason))
+        return (_ERROR, (code, reason))
 
     def pop_out(self):
         """Next frame the codec queued by itself (pong, close reply), or None."""
@@ -274,20 +287,20 @@ class WsCodec:
         return buf
 
     def text(self, s, key=None):
-        return self.frame(OP_TEXT, s.encode() if isinstance(s, str) else s, True, key)
+        return self.frame(_OP_TEXT, s.encode() if isinstance(s, str) else s, True, key)
 
     def ping(self, payload=b""):
-        return self.frame(OP_PING, payload)
+        return self.frame(_OP_PING, payload)
 
     def _close_frame(self, code, reason):
         r = reason.encode()
         if len(r) > 123:
             r = r[:123]
-        return self.frame(OP_CLOSE, bytes((code >> 8, code & 255)) + r)
+        return self.frame(_OP_CLOSE, bytes((code >> 8, code & 255)) + r)
 
     def close(self, code=1000, reason=""):
         """Start the closing handshake: returns the close frame, or None if already closing."""
-        if self.state != OPEN:
+        if self.state != _OPEN:
             return None
-        self.state = CLOSING
+        self.state = _CLOSING
         return self._close_frame(code, reason)
