@@ -1,14 +1,17 @@
-"""Firmware code footprint: live heap each firmware module leaves behind when imported.
+"""Firmware code footprint: the live heap each firmware module holds once imported from `.mpy`.
 
-`python -m bench.firmware_footprint` compiles the firmware with `mpy-cross` (default `-O3`) into a
-temporary tree, then, inside MicroPython, imports the modules of the spine (everything `app` and
-the sim board import at module level, found by reading their import statements) one at a time in
-dependency order and reports, per module, `gc.mem_alloc()` after `gc.collect()` minus the same
-figure before the import: the RAM its code objects, functions, classes, globals and interned
-qstrs hold on a board that loads `.mpy` files into RAM. Modules the spine imports only inside a
-function or through `lazy.call("module", ...)` (loaded on demand) are measured afterwards, one at
-a time, and unloaded again.
-Runtime modules (asyncio, json, ...) are imported first and reported as one figure.
+`python -m bench.firmware_footprint` compiles the firmware with `mpy-cross` (default `-O3`, the
+flags of hil_tests/build_mpy.py) into a temporary tree, then, inside MicroPython
+(MICROPYPATH=<tree>:.frozen), imports the runtime modules the firmware uses (asyncio, json, ...),
+then the modules of the spine one at a time in dependency order, and reports per module the
+`gc.mem_alloc()` after `gc.collect()` minus the same figure before its import: what its code,
+functions, classes, globals and interned qstrs hold on a board that loads `.mpy` files into RAM.
+The spine is what `app` and the sim board import when they load (found by reading their import
+statements). Modules loaded on demand (imported inside a function, or named in
+`lazy.call("module", ...)`, transitively) are measured afterwards, one at a time, and dropped
+again; qstrs stay interned, so `code_after_lazy_unload_bytes` shows what loading them once leaves
+behind. MicroPython's dynamic qstr pools are 20, 40, 80, 160, 320, 640... entries: crossing 620
+qstrs in all costs one more 7 kB pool, hence the qstr counts.
 
 Prints `name: value unit` lines and writes `bench/results/firmware_footprint.json`.
 """
@@ -37,9 +40,9 @@ ROOTS = ("app", "board.sim")  # board.sim: imported by make_board at boot, count
 NOT_IN_SESSION = ("board.esp32", "journal_crash")
 SKIP_DIRS = {"tests", "__pycache__"}
 DEFAULT_FLAGS = "-O3"
+GOAL_CODE_BYTES = 55 * 1024
+QSTR_POOL_LIMIT = 620  # dynamic qstrs before MicroPython allocates its 640-entry pool
 
-
-_POOL_KEYS = ("pools", "qstrs", "bytes")
 
 def _binary(name: str) -> str:
     for c in (Path(sys.executable).parent / name, REPO / ".venv" / "bin" / name, shutil.which(name)):
@@ -62,54 +65,59 @@ def module_files(src: Path = FIRMWARE) -> dict[str, Path]:
     return out
 
 
-def _imports(tree: ast.Module) -> tuple[list[str], list[str]]:
-    """(imports run when the module loads, imports inside functions) as dotted names."""
-    eager: list[str] = []
-    lazy: list[str] = []
-
-    def names(node: ast.AST) -> list[str]:
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and isinstance(node.func.value, ast.Name) and node.func.value.id == "lazy"
-                and node.func.attr == "call" and node.args and isinstance(node.args[0], ast.Constant)):
-            return [node.args[0].value]  # lazy.call("module", ...): loaded for one call
-        if isinstance(node, ast.Import):
-            return [a.name for a in node.names]
-        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            # `from board.sim import X` loads board.sim; `from board import sim` may name a submodule
-            return [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+def _lazy_names(node: ast.AST) -> list[str]:
+    """Module names a `lazy.call(<name>, ...)` may load (a constant, or either side of an `if`)."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == "lazy"
+            and node.func.attr == "call" and node.args):
         return []
+    arg = node.args[0]
+    options = [arg.body, arg.orelse] if isinstance(arg, ast.IfExp) else [arg]
+    return [o.value for o in options if isinstance(o, ast.Constant) and isinstance(o.value, str)]
+
+
+def _imports(tree: ast.Module) -> tuple[list[str], list[str]]:
+    """(imports run when the module loads, imports run later) as dotted names."""
+    eager: list[str] = []
+    later: list[str] = []
 
     def walk(node: ast.AST, in_func: bool) -> None:
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 walk(child, True)
                 continue
-            found = names(child)
-            (lazy if in_func or isinstance(child, ast.Call) else eager).extend(found)
+            later.extend(_lazy_names(child))
+            names: list[str] = []
+            if isinstance(child, ast.Import):
+                names = [a.name for a in child.names]
+            elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
+                # `from board.sim import X` loads board.sim; `from board import sim` may name a submodule
+                names = [child.module] + [f"{child.module}.{a.name}" for a in child.names]
+            (later if in_func else eager).extend(names)
             walk(child, in_func)
 
     walk(tree, False)
-    return eager, lazy
+    return eager, later
 
 
 def import_graph(files: dict[str, Path]) -> tuple[dict[str, list[str]], dict[str, list[str]], set[str]]:
-    """Per firmware module: eager and lazy firmware imports; plus the non-firmware modules named."""
+    """Per firmware module: eager and on-demand firmware imports; plus the runtime modules named."""
     eager: dict[str, list[str]] = {}
-    lazy: dict[str, list[str]] = {}
+    later: dict[str, list[str]] = {}
     runtime: set[str] = set()
     for name, path in files.items():
         e, lz = _imports(ast.parse(path.read_text()))
-        for lst, dst in ((e, eager), (lz, lazy)):
+        for found, dst in ((e, eager), (lz, later)):
             mods = []
-            for m in lst:
+            for m in found:
                 if m in files:
                     if "." in m and m.rsplit(".", 1)[0] in files:
                         mods.append(m.rsplit(".", 1)[0])
                     mods.append(m)
-                elif lst is e and m.split(".")[0] not in files:
+                elif found is e and m.split(".")[0] not in files:
                     runtime.add(m.split(".")[0])
             dst[name] = [m for m in dict.fromkeys(mods) if m != name]
-    return eager, lazy, runtime
+    return eager, later, runtime
 
 
 def spine_order(eager: dict[str, list[str]], roots: tuple[str, ...] = ROOTS) -> list[str]:
@@ -132,21 +140,32 @@ def spine_order(eager: dict[str, list[str]], roots: tuple[str, ...] = ROOTS) -> 
     return order
 
 
-def build_tree(dst: Path, flags: list[str], src: Path = FIRMWARE, stem_names: bool = True) -> int:
+def on_demand(spine: list[str], later: dict[str, list[str]]) -> list[str]:
+    """What the spine loads on demand, and what that loads on demand in turn."""
+    found: set[str] = set()
+    todo = list(spine)
+    while todo:
+        for m in later.get(todo.pop(), []):
+            if m not in spine and m not in found and m not in NOT_IN_SESSION:
+                found.add(m)
+                todo.append(m)
+    return sorted(found)
+
+
+def build_tree(dst: Path, flags: list[str], src: Path = FIRMWARE) -> int:
     """Compile every firmware module into `dst` with mpy-cross `flags`; return the bytes written.
 
-    As hil_tests/build_mpy.py does: the source name stored for tracebacks is the module's own name
-    (`rpc`, not `rpc.py`), a qstr that exists anyway, instead of one more qstr per module.
+    As hil_tests/build_mpy.py does, the source name stored for tracebacks is the module's own name
+    (`rpc`, not `rpc.py`): a qstr that exists anyway, instead of one more per module.
     """
     cross = _binary("mpy-cross")
     total = 0
     errors = []
-    for _name, path in module_files(src).items():
+    for path in module_files(src).values():
         rel = path.relative_to(src)
         out = dst / rel.with_suffix(".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
-        name = rel.stem if stem_names else rel.as_posix()
-        proc = subprocess.run([cross, *flags, "-s", name, "-o", str(out), str(path)],
+        proc = subprocess.run([cross, *flags, "-s", rel.stem, "-o", str(out), str(path)],
                               capture_output=True, text=True)
         if proc.returncode:
             errors.append(f"{rel}: {proc.stderr.strip()}")
@@ -195,10 +214,16 @@ qstr_info()
 """
 
 
+def _qstr_line(line: str) -> tuple[int, int, int]:
+    """(pools, qstrs, bytes) from a `qstr pool: n_pool=.., n_qstr=.., ...` line."""
+    kv = dict(x.strip().split("=") for x in line.split(":", 1)[1].split(","))
+    return int(kv["n_pool"]), int(kv["n_qstr"]), int(kv["n_total_bytes"])
+
+
 def probe(tree: Path, runtime: list[str], spine: list[str], lazy: list[str],
           heap: str = "4m") -> dict[str, Any]:
     """Run the import probe in MicroPython with MICROPYPATH=<tree>:.frozen."""
-    script = (f"RUNTIME = {runtime!r}\nSPINE = {spine!r}\nLAZY = {lazy!r}\n") + _PROBE
+    script = f"RUNTIME = {runtime!r}\nSPINE = {spine!r}\nLAZY = {lazy!r}\n" + _PROBE
     env = dict(os.environ, MICROPYPATH=f"{tree}:.frozen")
     with tempfile.TemporaryDirectory(prefix="fg-fp-") as cwd:
         proc = subprocess.run([_binary("micropython"), "-X", f"heapsize={heap}", "-c", script],
@@ -206,25 +231,23 @@ def probe(tree: Path, runtime: list[str], spine: list[str], lazy: list[str],
     if proc.returncode:
         raise RuntimeError(f"probe failed:\n{proc.stdout}\n{proc.stderr}")
     res: dict[str, Any] = {"modules": {}, "lazy": {}, "qstrs": {}, "qstr_bytes": {}}
-    q0: tuple[int, int] | None = None
-    last = None
-    tag = None
+    prev: tuple[int, int, int] | None = None
+    last: str | None = None
+    tag: str | None = None
     for line in proc.stdout.splitlines():
         f = line.split()
-        if f[0] in ("QT", "QE"):
-            tag = f[0]
-            continue
         if line.startswith("qstr pool:"):
-            kv = dict(x.strip().split("=") for x in line.split(":", 1)[1].split(","))
-            q = (int(kv["n_qstr"]), int(kv["n_total_bytes"]))
+            q = _qstr_line(line)
             if tag:
-                res["qstr_pools_" + ("import" if tag == "QT" else "lazy")] = (int(kv["n_pool"]), q[0], q[1])
+                res["pools_" + tag] = q
                 tag = None
-                continue
-            if last is not None and q0 is not None:
-                res["qstrs"][last] = q[0] - q0[0]
-                res["qstr_bytes"][last] = q[1] - q0[1]
-            q0 = q
+            else:
+                if last is not None and prev is not None:
+                    res["qstrs"][last] = q[1] - prev[1]
+                    res["qstr_bytes"][last] = q[2] - prev[2]
+                prev = q
+        elif f[0] in ("QT", "QE"):
+            tag = "import" if f[0] == "QT" else "lazy"
         elif f[0] == "R":
             res["runtime"] = int(f[1])
         elif f[0] == "S":
@@ -242,22 +265,19 @@ def probe(tree: Path, runtime: list[str], spine: list[str], lazy: list[str],
 def measure(flags: list[str], source: bool = False) -> dict[str, Any]:
     """Build (unless `source`) and probe; the figures as a dict."""
     files = module_files()
-    eager, lazy_edges, runtime = import_graph(files)
+    eager, later, runtime = import_graph(files)
     spine = spine_order(eager)
-    lazy: set[str] = set()
-    todo = list(spine)
-    while todo:  # what the spine loads on demand, and what that loads on demand in turn
-        for m in lazy_edges.get(todo.pop(), []):
-            if m not in spine and m not in lazy and m not in NOT_IN_SESSION:
-                lazy.add(m)
-                todo.append(m)
-    lazy = sorted(lazy)
+    lazy = on_demand(spine, later)
     with tempfile.TemporaryDirectory(prefix="fg-mpy-") as tmp:
         tree = FIRMWARE if source else Path(tmp)
         size = None if source else build_tree(tree, flags)
         res = probe(tree, sorted(runtime - {"micropython"}), spine, lazy)
     res["mpy_bytes"] = size
     return res
+
+
+def _line(name: str, value: Any, unit: str) -> None:
+    print(f"{name}: {value} {unit}".rstrip(), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,42 +289,40 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     flags = shlex.split(args.flags)
     res = measure(flags, args.source)
-    origin = ".py sources" if args.source else ".mpy (mpy-cross " + args.flags + ")"
-    print(f"# firmware imported from {origin}")
+    how = ".py sources" if args.source else f".mpy (mpy-cross {args.flags})"
+    print(f"# firmware imported from {how}; qstrs and their bytes are part of each module's figure")
     for m, v in res["modules"].items():
-        print(f"import_{m}_bytes: {v} bytes")
-    for m in res["modules"]:
-        nq, nb = res["qstrs"].get(m), res["qstr_bytes"].get(m)
-        print(f"qstrs_{m}: {nq} qstrs ({nb} bytes of qstr pool and text)")
+        _line(f"import_{m}_bytes", v, "bytes")
+        _line(f"import_{m}_qstrs", res["qstrs"].get(m), "qstrs")
     for m, v in res["lazy"].items():
-        print(f"lazy_{m}_bytes: {v} bytes")
-    print(f"runtime_import_bytes: {res['runtime']} bytes")
-    print(f"code_after_import_bytes: {res['total']} bytes")
-    print(f"code_after_lazy_unload_bytes: {res['after_lazy']} bytes")
+        _line(f"on_demand_{m}_bytes", v, "bytes")
+    _line("runtime_import_bytes", res["runtime"], "bytes")
+    _line("code_after_import_bytes", res["total"], "bytes")
+    _line("code_after_on_demand_loaded_once_bytes", res["after_lazy"], "bytes")
     for k in ("import", "lazy"):
-        n_pool, n_qstr, n_bytes = res["qstr_pools_" + k]
-        print(f"qstrs_after_{k}: {n_qstr} qstrs ({n_pool} pools, {n_bytes} bytes)")
+        pools, qstrs, nbytes = res["pools_" + k]
+        label = "after_import" if k == "import" else "after_on_demand_loaded_once"
+        _line(f"qstrs_{label}", qstrs, "qstrs")
+        _line(f"qstr_pool_bytes_{label}", nbytes, "bytes")
     if res["mpy_bytes"] is not None:
-        print(f"mpy_tree_bytes: {res['mpy_bytes']} bytes")
+        _line("mpy_tree_bytes", res["mpy_bytes"], "bytes")
     if not args.no_write:
         out = {
             "source": "py" if args.source else "mpy",
             "mpy_cross_flags": None if args.source else flags,
             "import_bytes": res["modules"],
-            "lazy_import_bytes": res["lazy"],
-            "qstrs_interned": res["qstrs"],
-            "qstr_pool_bytes": res["qstr_bytes"],
+            "import_qstrs": res["qstrs"],
+            "on_demand_bytes": res["lazy"],
             "runtime_import_bytes": res["runtime"],
             "code_after_import_bytes": res["total"],
-            "code_after_lazy_unload_bytes": res["after_lazy"],
-            "qstr_pools_after_import": dict(zip(_POOL_KEYS, res["qstr_pools_import"], strict=False)),
-            "qstr_pools_after_lazy": dict(zip(_POOL_KEYS, res["qstr_pools_lazy"], strict=False)),
+            "code_after_on_demand_loaded_once_bytes": res["after_lazy"],
+            "qstrs_after_import": res["pools_import"][1],
+            "qstrs_after_on_demand_loaded_once": res["pools_lazy"][1],
             "mpy_tree_bytes": res["mpy_bytes"],
-            "goal_code_after_import_bytes_max": 55 * 1024,
+            "goals": {"code_after_import_bytes_max": GOAL_CODE_BYTES, "qstrs_max": QSTR_POOL_LIMIT},
             "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
                         "processor": platform.processor() or platform.machine()},
-            "command": "python -m bench.firmware_footprint "
-            + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": " ".join(["python -m bench.firmware_footprint", *(argv or sys.argv[1:])]),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

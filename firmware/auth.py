@@ -16,19 +16,15 @@
 import json
 
 import lazy
-from ocpp16_msg import parse_iso as iso_to_epoch  # noqa: F401 (one ISO 8601 parser for all)
+from log import log as log_line  # the default for log=None
 
 STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
 FOOT = "null]}\n"  # the last line of auth.json
 
 
-def _default_log(level, msg):
-    try:
-        import log
-    except ImportError:
-        print(level, msg)
-        return
-    log.log(level, msg)
+def iso_to_epoch(s):
+    # "YYYY-MM-DDTHH:MM:SS[.fff][Z|+HH:MM|-HH:MM]" -> Unix seconds, None when it does not parse
+    return lazy.call("ocpp16_time", "parse_iso", s)
 
 
 def effective(info, now_s):
@@ -65,7 +61,7 @@ class LocalList:
         self.path = path
         self.max_len = max_len  # LocalAuthListMaxLength
         self.send_max = send_max  # SendLocalListMaxLength: entries in one SendLocalList
-        self._log = getattr(log, "log", log) if log is not None else _default_log
+        self._log = getattr(log, "log", log) if log is not None else log_line
         self.version = 0  # listVersion for GetLocalListVersion: 0 when the list is empty
         self.count = 0  # entries in the list
         self.load()
@@ -98,7 +94,7 @@ class AuthCache:
     def __init__(self, path="authcache.json", max_entries=20, log=None):
         self.path = path
         self.max_entries = max_entries  # AuthorizationCacheMaxEntries
-        self._log = getattr(log, "log", log) if log is not None else _default_log
+        self._log = getattr(log, "log", log) if log is not None else log_line
         self._rows = []  # [upper-cased idTag, idTagInfo], least recently used first (as saved)
         self.load()
 

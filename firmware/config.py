@@ -12,11 +12,12 @@
 import json
 
 import lazy
+from log import log as log_line  # the default for log=None
 
 # The OCPP keys of this charge point (Core, LocalAuthListManagement, vendor), one per line:
 #   "<name> <type> <flags> <lo> <hi> <default>"
 #   type  b bool, i int (lo..hi), s free text (at most hi chars),
-#         m comma-separated measurands (at most hi items, from ocpp_keys.MEASURANDS),
+#         m comma-separated measurands (at most hi items, from ocpp_keys._MEASURANDS),
 #         p comma-separated phase rotations "<connectorId>.<rotation>" (at most hi items)
 #   flags RO (ChangeConfiguration refused) | REBOOT (takes effect after a reboot)
 # One packed text instead of a dict of tuples: a sixth of the RAM. Defaults are parsed from it on
@@ -74,40 +75,28 @@ def spec(name):
     return (t, v == "true" if t == "b" else int(v) if t == "i" else v, int(f[2]), int(f[3]), int(f[4]))
 
 
-_MISSING = object()
-
-
-def _default_log(level, msg):
-    try:
-        import log
-    except ImportError:
-        print(level, msg)
-        return
-    log.log(level, msg)
-
-
 class Config:
     def __init__(self, path="config.json", log=None):
         self.path = path
         # `log` may be the log module or a log(level, msg) function
-        self._log = getattr(log, "log", log) if log is not None else _default_log
+        self._log = getattr(log, "log", log) if log is not None else log_line
         self._over = {}  # key -> typed value differing from the defaults by choice
         self._defs = {}  # key -> default, for the keys read so far
         self.load()
 
     def load(self):
-        # read config.json (ocpp_keys.load: boot-time code, loaded for it)
-        lazy.call("ocpp_keys", "load", self)
+        # read config.json (config_load.py: boot-time code, loaded for it)
+        lazy.call("config_load", "load", self)
 
     def get(self, key):
-        v = self._over.get(key, _MISSING)
-        if v is _MISSING:
-            v = self._defs.get(key, _MISSING)
-            if v is _MISSING:
-                s = spec(key)
-                v = lazy.call("ocpp_keys", "internal_default", key) if s is None else s[1]
-                self._defs[key] = v
-        return v
+        over = self._over
+        if key in over:
+            return over[key]
+        defs = self._defs
+        if key not in defs:
+            s = spec(key)
+            defs[key] = lazy.call("ocpp_keys", "internal_default", key) if s is None else s[1]
+        return defs[key]
 
     def set(self, key, value):
         s = spec(key)
@@ -122,15 +111,16 @@ class Config:
             raise KeyError(key)
         if not ok:
             raise ValueError("config: bad value for %s: %r" % (key, value))
-        old = self._over.get(key, _MISSING)
+        had = key in self._over
+        old = self._over.get(key)
         self._over[key] = value
         try:
             self.save()
         except Exception:
-            if old is _MISSING:
-                del self._over[key]
-            else:
+            if had:
                 self._over[key] = old
+            else:
+                del self._over[key]
             raise
 
     def save(self):
@@ -144,6 +134,10 @@ class Config:
     def ocpp_get(self, keys=None):
         # GetConfiguration: ([{key, readonly, value}], unknown names); all OCPP keys when `keys` is empty
         return lazy.call("ocpp_keys", "ocpp_get", self, keys)
+
+    def ocpp_get_json(self, keys=None):
+        # ocpp_get as the GetConfiguration payload, JSON bytes built key by key (less heap)
+        return lazy.call("ocpp_keys", "ocpp_get_json", self, keys)
 
     def ocpp_change(self, key, value_str):
         # ChangeConfiguration: 'Accepted' | 'Rejected' | 'RebootRequired' | 'NotSupported'

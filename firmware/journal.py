@@ -24,8 +24,10 @@ import lazy
 
 try:
     from binascii import crc32
-except ImportError:  # ports built without binascii.crc32
-    crc32 = None
+except ImportError:  # ports built without binascii.crc32: journal_fix.crc32_soft, loaded per use
+
+    def crc32(buf, crc=0):
+        return lazy.call("journal_fix", "crc32_soft", buf, crc)
 
 _MAGIC = const(0xA5F7)
 _HDR = const(10)
@@ -37,26 +39,6 @@ _KIND = const(0x7F)  # _meta bits: kind; bit 7 = droppable
 _MDROP = const(0x80)
 _MAXLEN = const(0xFFFF)
 _FMT = const("<HBBHI")
-
-# CRC-32 (poly 0xEDB88320 reflected) one nibble at a time: 16 words of table, no big tables
-_NIB = const((
-    0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4, 0x4DB26158, 0x5005713C,
-    0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C, 0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C,
-))
-
-
-def crc32_soft(buf, crc=0):
-    crc ^= 0xFFFFFFFF
-    t = _NIB
-    for b in buf:
-        crc = t[(crc ^ b) & 15] ^ (crc >> 4)
-        crc = t[(crc ^ (b >> 4)) & 15] ^ (crc >> 4)
-    return crc ^ 0xFFFFFFFF
-
-
-if crc32 is None:
-    crc32 = crc32_soft
-
 
 class JournalFull(Exception):
     pass

@@ -18,6 +18,21 @@ _DROP = const(1)
 _MDROP = const(0x80)
 _FMT = const("<HBBHI")
 
+# CRC-32 (poly 0xEDB88320 reflected) one nibble at a time: 16 words of table, no big tables
+_NIB = const((
+    0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4, 0x4DB26158, 0x5005713C,
+    0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C, 0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C,
+))
+
+
+def crc32_soft(buf, crc=0):
+    crc ^= 0xFFFFFFFF
+    t = _NIB
+    for b in buf:
+        crc = t[(crc ^ b) & 15] ^ (crc >> 4)
+        crc = t[(crc ^ (b >> 4)) & 15] ^ (crc >> 4)
+    return crc ^ 0xFFFFFFFF
+
 
 def recover(j):
     # Journal.open

@@ -3,6 +3,7 @@
 # authorized online (Authorize), from the local list or the authorization cache, or offline by
 # LocalAuthorizeOffline / AllowOfflineTxForUnknownId. They run on events, so the core loads this
 # module for each (Ocpp16.auth) and drops it after.
+import lazy
 import ocpp16_msg as msg
 
 
@@ -66,5 +67,5 @@ def _local_info(core, tag):
 def _valid(core, info):
     if not info or info.get('status') != 'Accepted':
         return False
-    t = msg.parse_iso(info.get('expiryDate') or '')
+    t = lazy.call('ocpp16_time', 'parse_iso', info.get('expiryDate') or '')
     return t is None or t > core.now_s()

@@ -3,7 +3,6 @@
 from micropython import const
 
 import lazy
-import ocpp16_msg as msg
 import ocpp16_out as out
 import rpc
 
@@ -57,6 +56,6 @@ def frame(core, text, now_ms):
 def take_time(core, p):
     # the backend's currentTime (Heartbeat and BootNotification answers) sets the clock
     t = p.get('currentTime')
-    t = msg.parse_iso(t) if type(t) is str else None
+    t = lazy.call('ocpp16_time', 'parse_iso', t) if type(t) is str else None
     if t is not None and core.set_time is not None:
         core.set_time(t)

@@ -1,62 +1,20 @@
-# OCPP 1.6 configuration keys: reading config.json at boot, value checks and the
-# Get/ChangeConfiguration views of a Config. The key table itself (config.KEYS) stays in
-# config.py; this module is loaded only for these (lazy.py) and dropped after each use.
+# OCPP 1.6 configuration keys: value checks and the Get/ChangeConfiguration views of a Config.
+# The key table itself (config.KEYS) stays in config.py, reading config.json at boot is in
+# config_load.py; this module is loaded only for these (lazy.py) and dropped after each use.
 import json
+from micropython import const
 
-import fsutil
 from config import KEYS, RO, REBOOT, INTERNAL, spec  # noqa: F401 (re-exported)
 
 # measurands the board can deliver (its meter gives the energy register and active power);
 # a CSL naming anything else is refused, as OCPP 1.6 asks for unsupported measurands
-MEASURANDS = (
+_MEASURANDS = const((
     "Energy.Active.Import.Register",
     "Energy.Active.Import.Interval",
     "Power.Active.Import",
-)
-ROTATIONS = ("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR")
-MAX_VALUE_LEN = 500  # ChangeConfiguration value is CiString500
-
-
-def load(cfg):
-    # Config.load: config.json -> cfg._over; a corrupt file is kept aside and defaults load
-    cfg._over = {}
-    fsutil.recover(cfg.path, None, _parses)
-    if not fsutil.exists(cfg.path):
-        return
-    try:
-        with open(cfg.path) as f:
-            data = json.load(f)
-    except Exception as e:  # bad JSON, bad UTF-8, unreadable
-        _corrupt(cfg, "unreadable (%r)" % (e,))
-        return
-    if not isinstance(data, dict):
-        _corrupt(cfg, "not a JSON object")
-        return
-    bad = first_bad(data)
-    if bad is not None:
-        _corrupt(cfg, "bad value for %s: %r" % (bad, data[bad]))
-        return
-    cfg._over = data
-
-
-def _corrupt(cfg, why):
-    aside = cfg.path + ".corrupt"
-    fsutil.remove(aside)
-    try:
-        fsutil.rename(cfg.path, aside)
-    except OSError:
-        fsutil.remove(cfg.path)
-    cfg._over = {}
-    cfg._log("ERROR", "config: %s %s, kept as %s; factory defaults loaded" % (cfg.path, why, aside))
-
-
-def _parses(path):
-    # a tmp file left by a cut inside a FAT rename is kept only if it is a whole JSON object
-    try:
-        with open(path) as f:
-            return isinstance(json.load(f), dict)
-    except Exception:
-        return False
+))
+_ROTATIONS = const(("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR"))
+_MAX_VALUE_LEN = const(500)  # ChangeConfiguration value is CiString500
 
 
 def internal_default(key):
@@ -97,11 +55,11 @@ def _csl_ok(typ, text, most):
         item = item.strip()
         n += 1
         if typ == "m":
-            if item not in MEASURANDS:
+            if item not in _MEASURANDS:
                 return False
         else:
             dot = item.find(".")
-            if dot < 1 or item[dot + 1:] not in ROTATIONS:
+            if dot < 1 or item[dot + 1:] not in _ROTATIONS:
                 return False
             try:
                 if int(item[:dot]) < 0:
@@ -145,18 +103,10 @@ def check(key, value, known_only=False):
     return type(value) is type(default)
 
 
-def first_bad(data):
-    # the first key of a loaded config.json object whose value is not acceptable, or None
-    for key, value in data.items():
-        if not check(key, value):
-            return key
-    return None
-
-
 def parse(name, text):
     # ChangeConfiguration value text -> typed value; raises ValueError when not acceptable
     typ = spec(name)[0]
-    if len(text) > MAX_VALUE_LEN:
+    if len(text) > _MAX_VALUE_LEN:
         raise ValueError("too long")
     if typ == "b":
         low = text.strip().lower()
@@ -200,6 +150,38 @@ def ocpp_get(cfg, keys=None):
         else:
             out.append({"key": name, "readonly": bool(spec(name)[2] & RO), "value": to_text(cfg.get(name))})
     return out, unknown
+
+
+def ocpp_get_json(cfg, keys=None):
+    # ocpp_get as the GetConfiguration payload in JSON bytes, written key by key into one buffer:
+    # all the keys as a list of dicts and then their JSON text would need three times the heap
+    out = bytearray(b'{"configurationKey":[')
+    unknown = []
+    sep = ''
+    for k in keys or _names():
+        name = find(k)
+        if name is None:
+            unknown.append(k)
+            continue
+        out.extend('%s{"key":"%s","readonly":%s,"value":%s}'
+                   % (sep, name, 'true' if spec(name)[2] & RO else 'false',
+                      json.dumps(to_text(cfg.get(name)))))
+        sep = ','
+    out.extend(']')
+    if unknown:
+        out.extend(',"unknownKey":')
+        out.extend(json.dumps(unknown))
+    out.extend('}')
+    return out
+
+
+def _names():
+    # the OCPP key names in table order, one at a time
+    i = 1
+    while i < len(KEYS):
+        j = KEYS.find('\n', i)
+        yield KEYS[i:KEYS.find(' ', i)]
+        i = j + 1
 
 
 def ocpp_change(cfg, key, value_str):

@@ -4,6 +4,8 @@
 from micropython import const
 from os import urandom
 
+import lazy
+
 _OP_CONT = const(0)
 _OP_TEXT = const(1)
 _OP_BINARY = const(2)
@@ -21,6 +23,21 @@ _ERROR = const(256)  # data: (close code, reason); a close frame with that code 
 _OPEN = const(0)
 _CLOSING = const(1)  # we sent a close frame and wait for the peer's
 _CLOSED = const(2)
+# Why a frame is refused; the texts are in ws_fail.py, loaded only when one is (lazy.py)
+_TOP_BIT = const(0)
+_RSV = const(1)
+_MASKED = const(2)
+_OPCODE = const(3)
+_FRAG_CTL = const(4)
+_LONG_CTL = const(5)
+_CONT = const(6)
+_IN_PROGRESS = const(7)
+_TOO_BIG_MSG = const(8)
+_TOO_BIG = const(9)
+_CLOSE_1 = const(10)
+_CLOSE_CODE = const(11)
+_CLOSE_UTF8 = const(12)
+_TEXT_UTF8 = const(13)
 # The same by name, for the codec's users (ws_codec.TEXT, ws.OP_CLOSE...): looked up on demand,
 # so that the names are neither globals nor interned
 _NAMES = const("OP_CONT OP_TEXT OP_BINARY OP_CLOSE OP_PING OP_PONG TEXT BINARY CLOSE PING PONG ERROR "
@@ -138,7 +155,7 @@ class WsCodec:
                 plen = (h[2] << 8) | h[3]
             else:
                 if h[2] & 0x80:
-                    return self._fail(1002, "frame length has the top bit set")
+                    return self._fail(1002, _TOP_BIT)
                 plen = int.from_bytes(h[2:10], "big")
         else:  # the 2-byte header
             b0 = h[0]
@@ -147,23 +164,23 @@ class WsCodec:
             self._fin = b0 & 0x80
             self._op = op
             if b0 & 0x70:
-                return self._fail(1002, "reserved bits set (no extension was negotiated)")
+                return self._fail(1002, _RSV)
             if b1 & 0x80:
-                return self._fail(1002, "masked frame from server")
+                return self._fail(1002, _MASKED)
             if op >= _OP_CLOSE:
                 if op > _OP_PONG:
-                    return self._fail(1002, "unknown opcode %d" % op)
+                    return self._fail(1002, _OPCODE, op)
                 if not self._fin:
-                    return self._fail(1002, "fragmented control frame")
+                    return self._fail(1002, _FRAG_CTL)
                 if (b1 & 127) > 125:
-                    return self._fail(1002, "control frame longer than 125 bytes")
+                    return self._fail(1002, _LONG_CTL)
             elif op > _OP_BINARY:
-                return self._fail(1002, "unknown opcode %d" % op)
+                return self._fail(1002, _OPCODE, op)
             elif op == _OP_CONT:
                 if not self._frag:
-                    return self._fail(1002, "continuation frame without a message in progress")
+                    return self._fail(1002, _CONT)
             elif self._frag:
-                return self._fail(1002, "new message while a fragmented one is in progress")
+                return self._fail(1002, _IN_PROGRESS)
             plen = b1 & 127
             if plen >= 126:
                 self._phase = 1
@@ -174,8 +191,8 @@ class WsCodec:
         m = self.max_frame
         if self._op < _OP_CLOSE and self._mlen + plen > m:
             if self._mlen:
-                return self._fail(1009, "message of more than %d bytes > max %d" % (self._mlen + plen, m))
-            return self._fail(1009, "frame of %d bytes > max %d" % (plen, m))
+                return self._fail(1009, _TOO_BIG_MSG, self._mlen + plen, m)
+            return self._fail(1009, _TOO_BIG, plen, m)
         self._phase = 2
         self._need = plen
         self._got = 0
@@ -211,15 +228,15 @@ class WsCodec:
                 code = 1005
                 reason = ""
             elif n == 1:
-                return self._fail(1002, "close frame with a 1-byte payload")
+                return self._fail(1002, _CLOSE_1)
             else:
                 code = (c[0] << 8) | c[1]
                 if code < 1000 or code >= 5000 or 1004 <= code <= 1006 or 1015 <= code < 3000:
-                    return self._fail(1002, "invalid close code %d" % code)
+                    return self._fail(1002, _CLOSE_CODE, code)
                 try:
                     reason = str(memoryview(c)[2:n], "utf-8")
                 except UnicodeError:
-                    return self._fail(1007, "close reason is not valid UTF-8")
+                    return self._fail(1007, _CLOSE_UTF8)
             if self.state == _OPEN:
                 self._out.append(self.frame(_OP_CLOSE, b"" if code == 1005 else c[:2]))
             self.state = _CLOSED
@@ -247,7 +264,7 @@ class WsCodec:
             try:
                 return (_TEXT, str(mv, "utf-8"))
             except UnicodeError:
-                return self._fail(1007, "text message is not valid UTF-8")
+                return self._fail(1007, _TEXT_UTF8)
             except MemoryError:  # no free block for the copy (the GC already ran): refuse, not crash
                 return self._fail(1009, "no heap left for a %d-byte message" % len(mv))
         try:
@@ -255,14 +272,15 @@ class WsCodec:
         except MemoryError:
             return self._fail(1009, "no heap left for a %d-byte message" % len(mv))
 
-    def _fail(self, code, reason):
-        # "Fail the WebSocket connection" (RFC 6455 7.1.7): send a close frame, stop reading.
+    def _fail(self, code, why, *args):
+        # "Fail the WebSocket connection" (RFC 6455 7.1.7): send a close frame, stop reading. `why`
+        # is one of the _TOP_BIT.. reasons with its arguments, or the text itself
         if self.state == _OPEN:
             self._out.append(self._close_frame(code, ""))
         self.state = _CLOSED
         self._mlen = 0
         self._frag = 0
-        return (_ERROR, (code, reason))
+        return (_ERROR, (code, why if type(why) is str else lazy.call("ws_fail", "reason", why, args)))
 
     def pop_out(self):
         """Next frame the codec queued by itself (pong, close reply), or None."""
@@ -273,21 +291,23 @@ class WsCodec:
     # ---- sending
 
     def frame(self, op, payload=b"", fin=True, key=None):
-        """One masked client frame: header, mask key and masked payload in a single bytearray."""
-        n = len(payload)
+        """One masked client frame: header, mask key and masked payload in a single buffer (a
+        memoryview of it), to be written in one call. A str payload goes in as UTF-8 directly:
+        the payload is copied once, into the frame."""
+        buf = bytearray(14)  # room for the longest header and the mask key, in front
+        buf.extend(payload)
+        n = len(buf) - 14
         h = header(op, n, fin)
-        hl = len(h) + 4
-        buf = bytearray(hl + n)
-        buf[:hl - 4] = h
+        a = 10 - len(h)  # where the header starts
+        buf[a:10] = h
         if key is None:
             key = self._rand(4)
-        buf[hl - 4:hl] = key
-        buf[hl:] = payload
-        mask(buf, hl, n, key)
-        return buf
+        buf[10:14] = key
+        mask(buf, 14, n, key)
+        return memoryview(buf)[a:]
 
     def text(self, s, key=None):
-        return self.frame(_OP_TEXT, s.encode() if isinstance(s, str) else s, True, key)
+        return self.frame(_OP_TEXT, s, True, key)
 
     def ping(self, payload=b""):
         return self.frame(_OP_PING, payload)

@@ -48,7 +48,7 @@ def build(src: Path = FIRMWARE_DIR, dst: Path = MPY_DIR) -> Path:
     for rel in firmware_sources(src):
         out = dst / rel.with_suffix(".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run([cross, "-s", rel.as_posix(), "-o", str(out), str(src / rel)],
+        proc = subprocess.run([cross, "-O3", "-s", rel.stem, "-o", str(out), str(src / rel)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             errors.append(f"{rel}: {proc.stderr.strip() or proc.stdout.strip()}")

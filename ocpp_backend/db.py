@@ -64,7 +64,7 @@ class Database:
         async with self.sessionmaker() as session, session.begin():
             yield session
 
-    async def upgrade(self, revision: str = "head") -> None:
+    async def upgrade(self, revision: str = "heads") -> None:
         """Bring the schema to ``revision`` (default: the latest) with the packaged migrations."""
         cfg = alembic_config(self.url)
 

@@ -50,6 +50,13 @@ class Config:
                               'value': ('true' if v else 'false') if type(v) is bool else str(v)})
         return known, unknown
 
+    def ocpp_get_json(self, keys):
+        known, unknown = self.ocpp_get(keys)
+        res = {'configurationKey': known}
+        if unknown:
+            res['unknownKey'] = unknown
+        return json.dumps(res).encode()
+
     def ocpp_change(self, key, value):
         e = self.keys.get(key)
         if e is None or e[1] == 2:

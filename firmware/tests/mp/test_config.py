@@ -210,6 +210,17 @@ def test_get_configuration_lists_all_keys_with_text_values():
     assert "esp32_pins" not in byname
 
 
+def test_get_configuration_as_json_bytes_says_the_same_as_the_rows():
+    c = Config(_fresh("gj.json"), Log())
+    c.set("HeartbeatInterval", 77)
+    for keys in ([], ["HeartbeatInterval", "FooBar", "supportedfeatureprofiles"], ["Operative"]):
+        rows, unknown = c.ocpp_get(keys)
+        want = {"configurationKey": rows}
+        if unknown:
+            want["unknownKey"] = unknown
+        assert json.loads(c.ocpp_get_json(keys)) == want, keys
+
+
 def test_get_configuration_reports_unknown_keys():
     c = Config(_fresh("gu.json"), Log())
     rows, unknown = c.ocpp_get(["HeartbeatInterval", "FooBar", "heartbeatinterval"])

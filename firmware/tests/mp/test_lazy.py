@@ -7,7 +7,8 @@ import lazy
 from fake_rig import Rig, session
 
 ON_DEMAND = ('ocpp16_calls', 'ocpp16_boot', 'ocpp16_tx', 'ocpp16_auth', 'journal_fix', 'ocpp_keys',
-             'auth_list', 'ws_handshake', 'ws_refused', 'ws_url', 'app_boot')
+             'auth_list', 'fsutil', 'rpc_bad', 'ws_handshake', 'ws_refused', 'ws_url', 'ws_close',
+             'ws_fail', 'ocpp16_time', 'ocpp16_ops', 'ocpp16_conf', 'config_load', 'app_boot')
 
 
 def _loaded():

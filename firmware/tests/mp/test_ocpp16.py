@@ -2,16 +2,17 @@
 # clock (fake_rig.py).
 from fake_rig import Rig
 import ocpp16_msg as msg
+import ocpp16_time
 
 
 def test_iso_timestamps_round_trip():
     assert msg.iso(1768888800) == '2026-01-20T06:00:00Z'
     assert msg.iso(951782400) == '2000-02-29T00:00:00Z'
-    assert msg.parse_iso('2026-01-20T06:00:00Z') == 1768888800
-    assert msg.parse_iso('2026-01-20T07:00:00.123+01:00') == 1768888800
-    assert msg.parse_iso('garbage') is None
+    assert ocpp16_time.parse_iso('2026-01-20T06:00:00Z') == 1768888800
+    assert ocpp16_time.parse_iso('2026-01-20T07:00:00.123+01:00') == 1768888800
+    assert ocpp16_time.parse_iso('garbage') is None
     for t in (0, 86399, 1709251199, 4102444800):
-        assert msg.parse_iso(msg.iso(t)) == t
+        assert ocpp16_time.parse_iso(msg.iso(t)) == t
 
 
 def test_boot_accepted_sets_clock_and_reports_status():
@@ -76,6 +77,9 @@ def test_unknown_action_gets_not_implemented():
     r.boot()
     ans = r.call('MakeCoffee', {})
     assert ans[0] == 4 and ans[2] == 'NotImplemented'
+    for action in ('ClearCache Reset', 'Reset |', '|', '', 'reset', 'Reset '):  # no near misses
+        ans = r.call(action, {})
+        assert ans[0] == 4 and ans[2] == 'NotImplemented', action
 
 
 def test_malformed_payloads_get_the_right_callerrors():

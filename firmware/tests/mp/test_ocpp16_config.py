@@ -1,6 +1,7 @@
 # The backend's configuration and local-list CALLs through the real Config and auth stores
 # (ocpp16_calls handlers on a minimal core: the whole OCPP core with every real store does not fit
 # the 100 kB test heap when compiled from source).
+import json
 import os
 
 from config import Config
@@ -30,9 +31,10 @@ class _Core:
 def _call(core, action, payload):
     # the response payload, or the CALLERROR code
     try:
-        return calls.handle(core, action, payload, 0)
+        res = calls.handle(core, action, payload, 0)
     except calls.Bad as e:
         return e.args[0]
+    return res if type(res) is dict else json.loads(res)  # GetConfiguration: JSON bytes
 
 
 def test_get_configuration_reports_standard_keys_with_read_only_flags():
