@@ -4,21 +4,30 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench-firmware bench-thermal services clean mpy
+.PHONY: demo test dashboard lint bench-firmware bench-thermal bench-v2g services clean mpy
 
 $(STAMP): pyproject.toml
 	bash scripts/bootstrap.sh
 	touch $(STAMP)
 
+# The operator dashboard (served by the backend at /ui/): npm packages and the Vite build, not committed.
+DASH_DIR := ocpp_backend/dashboard
+DASHBOARD := $(DASH_DIR)/dist/index.html
+$(DASHBOARD): $(DASH_DIR)/package.json $(DASH_DIR)/package-lock.json $(DASH_DIR)/index.html \
+		$(DASH_DIR)/vite.config.js $(shell find $(DASH_DIR)/src -type f 2>/dev/null) | $(STAMP)
+	cd $(DASH_DIR) && npm ci --no-audit --no-fund && npm run build
+
+dashboard: $(DASHBOARD)
+
 # Backend on SQLite + 10 simulated stations running the real firmware in MicroPython.
-demo: $(STAMP)
+demo: $(STAMP) $(DASHBOARD)
 	$(VENV)/bin/frostgrid demo
 
 # Everything: firmware units inside MicroPython, backend, gateway, end-to-end in hil_tests.
-test: $(STAMP)
+test: $(STAMP) $(DASHBOARD)
 	bash scripts/services.sh
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -32,6 +41,12 @@ bench-firmware: $(STAMP)
 
 bench-thermal: $(STAMP)
 	$(PY) -m bench.bench_thermal
+
+# V2G allocation quality (pro-rata / Frostgrid / LP) on the reference fleet, allocator speed;
+# then profile fan-out and emergency shed to 10,000 lightweight simulated stations.
+bench-v2g: $(STAMP)
+	$(PY) -m bench.bench_v2g
+	$(PY) -m bench.bench_v2g_fanout
 
 clean:
 	rm -rf build .pytest_cache frostgrid.db

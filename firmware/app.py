@@ -6,7 +6,9 @@
 #   sender   writes the frames the OCPP core hands out, in order (started when there are some)
 # A Reset from the backend ends here: log, close the link, board.reset() (exit code 3 on the sim
 # board, machine.reset() on an ESP32). Log lines a test harness reads (log.log -> stdout):
-#   BOOT, JOURNAL n=, CONNECTED, DISCONNECTED, RESET soft|hard (+ TX_*/STATUS/... from ocpp16)
+#   BOOT, JOURNAL n= dropped=, CONNECTED, DISCONNECTED, RESET soft|hard (+ TX_*/STATUS/... from
+#   ocpp16); with station.json heap_report_ms: HEAP_BASE <bytes> after the imports, then HEAP
+#   <bytes> every heap_report_ms (app_heap.py)
 import asyncio
 import gc
 import json
@@ -29,6 +31,7 @@ from ws import Backoff  # noqa: E402
 import connector  # noqa: E402, F401
 from board import make_board  # noqa: E402, F401
 import lazy  # noqa: E402
+import power  # noqa: E402, F401
 from log import log  # noqa: E402
 
 _STEP_MS = const(200)
@@ -38,44 +41,53 @@ class App:
     def __init__(self, station):
         self.station = station
         self.outbox = []  # frames from the OCPP core waiting for the sender
-        self.sending = False  # a sender task is running (started by _send, ends when the outbox is empty)
+        self.sending = False  # a sender task is running (started by send, ends when the outbox is empty)
         self.resetting = False
         self.ws = None
         self.core = None
+        self.ext = None  # cold-region wiring (app_cold.Cold) when station.json configures it
+        self.cold = False  # the cold-start interlock forbids current (thermal)
 
     async def run(self):
+        every = self.station.get('heap_report_ms')
+        if every:  # the test rig and the memory benchmark watch the heap (app_heap.py)
+            asyncio.create_task(lazy.call('app_heap', 'start', every))
         # boot: build the board, stores, connector and OCPP core from station.json; that code
         # runs once, so it is loaded for it (app_boot.py, lazy.py)
+        # (the setpoint executor, core.power, is built there too)
         await lazy.call('app_boot', 'setup', self)
         self.station = None  # what the firmware keeps of it is in the objects built
         asyncio.create_task(self._control())
         await self._link()  # runs until a reset ends the process
 
     # ---- callables handed to the OCPP core ----------------------------------------------------
-    def _send(self, text):
+    def send(self, text):
         self.outbox.append(text)
         if not self.sending:
             self.sending = True
             asyncio.create_task(self._sender())
 
-    def _reset(self, hard):
+    def reset(self, hard):
         if not self.resetting:
             self.resetting = True
             asyncio.create_task(lazy.call('app_boot', 'restart', self, hard))
 
-    def _unlock(self):
+    def unlock(self):
         self.board.set_lock(False)
         return 'Unlocked'
 
     # ---- tasks --------------------------------------------------------------------------------
     async def _control(self):
         board, conn, core = self.board, self.conn, self.core
+        limit = getattr(board, 'set_limit', None)  # boards that can bound the EV's power
         while True:
             t0 = ticks_ms()
             try:
                 await board.poll()
                 now = ticks_ms()
                 conn.step(board.cp_state(), now)
+                if self.ext is not None:
+                    self.ext.step(now)  # heaters, interlock / meter -> connector hold or fault
                 if board.contactor() and not conn.want_contactor():
                     board.set_contactor(False)  # open at once, before anything is reported
                     await board.poll()
@@ -83,6 +95,13 @@ class App:
                 if tag:
                     core.present_tag(tag, now)
                 core.step(now)
+                # the power the EV may take (+) or give (-): safety first, then the cold interlock
+                w = core.power.step(now, board.now_s(), conn.want_contactor() and conn.fault is None,
+                                    self.cold, core.online, core.tx_ltx, core.tx_id(),
+                                    getattr(board, 'soc_pct', -1), getattr(board, 'ev_v2g', False),
+                                    getattr(board, 'export_wh', 0))
+                if limit is not None:
+                    limit(w)
                 board.set_contactor(conn.want_contactor())
                 board.set_lock(conn.want_lock())
                 if core.stale and self.ws.connected:
@@ -97,7 +116,7 @@ class App:
             await asyncio.sleep_ms(wait if wait > 10 else 10)
 
     async def _sender(self):
-        # writes the outbox in order, then ends (the next _send starts another)
+        # writes the outbox in order, then ends (the next send starts another)
         ws = self.ws
         try:
             while self.outbox:
@@ -150,6 +169,10 @@ class App:
 
 
 def main():
+    gc.collect()
+    base = gc.mem_alloc()  # the code's share: every resident module is imported by now
     with open('station.json') as f:
         station = json.load(f)
+    if station.get('heap_report_ms'):
+        log('INFO', 'HEAP_BASE %d' % base)
     asyncio.run(App(station).run())

@@ -1,7 +1,7 @@
 # Boot and restart of app.App, loaded for them only (lazy.py). setup() reads what station.json
 # provisions and builds the link, config, board, journal, authorization stores, connector and OCPP
-# core, takes the board's first reading and recovers the journal; restart() ends the process on a
-# Reset. The classes come from the modules app imports.
+# core, takes the board's first reading, recovers the journal and builds the setpoint executor
+# (power.py); restart() ends the process on a Reset. The classes come from the modules app imports.
 import asyncio
 from micropython import const
 from time import ticks_ms
@@ -11,8 +11,10 @@ from board import make_board
 from config import Config
 from connector import Connector
 from journal import Journal
+import lazy
 from log import log
 from ocpp16 import Ocpp16
+from power import Power
 from ws import WsClient
 
 _STEP_MS = const(200)
@@ -37,9 +39,16 @@ async def setup(app):
     cache = AuthCache('authcache.json', cfg.get('AuthorizationCacheMaxEntries'), log=log)
     conn = app.conn = Connector(1)
     app.ws.set_ping(cfg.get('WebSocketPingInterval') * 1000)
-    app.core = Ocpp16(cfg, j, local, cache, conn, app._send, board.now_s, board.meter,
-                      set_time=board.set_time, reset=app._reset, unlock=app._unlock, log=log,
+    meter = board.meter
+    if 'thermal' in st or 'meter' in st:  # cold-region wiring (app_cold.py), built at boot only
+        app.ext = lazy.call('app_cold_make', 'build', app, st)
+        await lazy.call('app_cold_make', 'start', app.ext)  # the meter's first reading, before recovery
+        meter = app.ext.reading
+    app.core = Ocpp16(cfg, j, local, cache, conn, app.send, board.now_s, meter,
+                      set_time=board.set_time, reset=app.reset, unlock=app.unlock, log=log,
                       info={k: st[k] for k in ('vendor', 'model', 'serial') if k in st})
+    if app.ext is not None:
+        app.ext.core = app.core
     # the first reading decides what a transaction cut by a power loss was billed up to
     for _ in range(_FIRST_READING_TRIES):
         await board.poll()
@@ -48,7 +57,23 @@ async def setup(app):
         await asyncio.sleep_ms(_STEP_MS)
     now = ticks_ms()
     conn.step(board.cp_state(), now)
-    log('INFO', 'JOURNAL n=%d' % app.core.recover(now))
+    # records to send, and the bytes of a torn tail dropped at open (a power cut mid-write)
+    log('INFO', 'JOURNAL n=%d dropped=%d' % (app.core.recover(now), j.dropped))
+    _power(app, st, cfg)
+
+
+def _power(app, st, cfg):
+    # the setpoint executor (power.py) with the profiles kept on flash; whether the station may
+    # discharge is station.json's word, shown as the read-only FrostgridDischargeCapable
+    cap = st.get('discharge_capable') is True
+    if cfg.get('FrostgridDischargeCapable') != cap:
+        try:
+            cfg.set('FrostgridDischargeCapable', cap)
+        except Exception as e:  # the key shows the old value; the executor uses station.json's
+            log('WARN', 'CONFIG FrostgridDischargeCapable not saved %r' % e)
+    app.core.power = lazy.call('profiles', 'setup', Power(), (
+        st.get('max_power_w', 22000), st.get('voltage_v', 230), cap, st.get('ramp_w_per_s', 10000),
+        st.get('link_loss_fallback_s', 60), st.get('discharge_reserve_soc_pct', 20)))
 
 
 async def restart(app, hard):

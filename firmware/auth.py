@@ -14,12 +14,11 @@
 # The cache is small (AuthorizationCacheMaxEntries) and lives in RAM, persisted to
 # authcache.json as {"lru": [[tag, idTagInfo], ...]}, least recently used first.
 import json
+from micropython import const
 
 import lazy
-from log import log as log_line  # the default for log=None
 
-STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
-FOOT = "null]}\n"  # the last line of auth.json
+_STATUSES = const(("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"))
 
 
 def iso_to_epoch(s):
@@ -43,7 +42,7 @@ def effective(info, now_s):
 
 
 def info_ok(info):
-    if not isinstance(info, dict) or info.get("status") not in STATUSES:
+    if not isinstance(info, dict) or info.get("status") not in _STATUSES:
         return False
     for k in ("expiryDate", "parentIdTag"):
         v = info.get(k)
@@ -61,7 +60,9 @@ class LocalList:
         self.path = path
         self.max_len = max_len  # LocalAuthListMaxLength
         self.send_max = send_max  # SendLocalListMaxLength: entries in one SendLocalList
-        self._log = getattr(log, "log", log) if log is not None else log_line
+        if log is None:  # the firmware's log.log
+            from log import log
+        self._log = getattr(log, "log", log)
         self.version = 0  # listVersion for GetLocalListVersion: 0 when the list is empty
         self.count = 0  # entries in the list
         self.load()
@@ -94,8 +95,10 @@ class AuthCache:
     def __init__(self, path="authcache.json", max_entries=20, log=None):
         self.path = path
         self.max_entries = max_entries  # AuthorizationCacheMaxEntries
-        self._log = getattr(log, "log", log) if log is not None else log_line
-        self._rows = []  # [upper-cased idTag, idTagInfo], least recently used first (as saved)
+        if log is None:  # the firmware's log.log
+            from log import log
+        self._log = getattr(log, "log", log)
+        self.items = []  # [upper-cased idTag, idTagInfo], least recently used first (as saved)
         self.load()
 
     def load(self):
@@ -103,12 +106,12 @@ class AuthCache:
         lazy.call("auth_list", "load_cache", self)
 
     def __len__(self):
-        return len(self._rows)
+        return len(self.items)
 
-    def _take(self, tag):
+    def pop(self, tag):
         # the row of `tag`, taken out of the list, or None
         key = tag.upper()
-        rows = self._rows
+        rows = self.items
         for i in range(len(rows)):
             if rows[i][0] == key:
                 return rows.pop(i)
@@ -118,18 +121,18 @@ class AuthCache:
         # idTagInfo of `tag` or None; a hit becomes the most recently used entry
         if not tag_ok(tag):
             return None
-        row = self._take(tag)
+        row = self.pop(tag)
         if row is None:
             return None
-        self._rows.append(row)
+        self.items.append(row)
         return effective(row[1], now_s)
 
-    def put(self, tag, id_tag_info):
+    def put(self, tag, info):
         # remember the backend's answer for `tag` (persisted; the oldest entry goes when full)
-        if not tag_ok(tag) or not info_ok(id_tag_info):
+        if not tag_ok(tag) or not info_ok(info):
             return
-        self._take(tag)
-        self._rows.append([tag.upper(), id_tag_info])
+        self.pop(tag)
+        self.items.append([tag.upper(), info])
         self._trim()
         try:
             self.save()
@@ -137,12 +140,12 @@ class AuthCache:
             self._log("ERROR", "auth: cannot save cache: %r" % (e,))
 
     def _trim(self):
-        while len(self._rows) > self.max_entries:
-            self._rows.pop(0)
+        while len(self.items) > self.max_entries:
+            self.items.pop(0)
 
     def clear(self):
         # ClearCache: True when the empty cache is on flash
-        self._rows = []
+        self.items = []
         try:
             self.save()
         except OSError as e:
@@ -151,4 +154,4 @@ class AuthCache:
         return True
 
     def save(self):
-        lazy.call("fsutil", "write_atomic", self.path, json.dumps({"lru": self._rows}))
+        lazy.call("fsutil", "write_atomic", self.path, json.dumps({"lru": self.items}))

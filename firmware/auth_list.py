@@ -4,7 +4,11 @@
 import json
 
 import fsutil
-from auth import FOOT, info_ok, tag_ok
+from micropython import const
+
+from auth import info_ok, tag_ok
+
+_FOOT = const("null]}\n")  # the last line of auth.json (auth.py)
 
 
 def load_list(ll):
@@ -36,7 +40,7 @@ def load_list(ll):
 
 def load_cache(c):
     # AuthCache.load
-    c._rows = []
+    c.items = []
     fsutil.recover(c.path, None, _whole_json)
     if not fsutil.exists(c.path):
         return
@@ -45,9 +49,9 @@ def load_cache(c):
             rows = json.load(f)["lru"]
         for tag, info in rows:
             if tag_ok(tag) and info_ok(info):
-                c._rows.append([tag.upper(), info])
+                c.items.append([tag.upper(), info])
     except Exception as e:
-        c._rows = []
+        c.items = []
         fsutil.remove(c.path)
         c._log("ERROR", "auth: cache %s unreadable (%r), cleared" % (c.path, e))
         return
@@ -63,7 +67,7 @@ def _whole_list(path):
                 last = line
     except Exception:
         return False
-    return last == FOOT
+    return last == _FOOT
 
 
 def _whole_json(path):
@@ -125,7 +129,7 @@ def _rewrite(ll, version, upd, full):
             if info is not None:
                 f.write("[" + json.dumps(key) + "," + json.dumps(info) + "],\n")
                 n += 1
-        f.write(FOOT)
+        f.write(_FOOT)
     except Exception:
         fsutil.abort(f, ll.path)
         raise

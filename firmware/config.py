@@ -12,7 +12,6 @@
 import json
 
 import lazy
-from log import log as log_line  # the default for log=None
 
 # The OCPP keys of this charge point (Core, LocalAuthListManagement, vendor), one per line:
 #   "<name> <type> <flags> <lo> <hi> <default>"
@@ -48,7 +47,7 @@ KEYS = (
     "\nStopTxnAlignedDataMaxLength i 1 0 100 4"
     "\nStopTxnSampledData m 0 0 4 Energy.Active.Import.Register"
     "\nStopTxnSampledDataMaxLength i 1 0 100 4"
-    "\nSupportedFeatureProfiles s 1 0 500 Core,LocalAuthListManagement,RemoteTrigger"
+    "\nSupportedFeatureProfiles s 1 0 500 Core,LocalAuthListManagement,RemoteTrigger,SmartCharging"
     "\nTransactionMessageAttempts i 0 1 100 3"
     "\nTransactionMessageRetryInterval i 0 1 3600 30"
     "\nUnlockConnectorOnEVSideDisconnect b 0 0 0 true"
@@ -59,6 +58,13 @@ KEYS = (
     "\nSendLocalListMaxLength i 1 0 1000 20"
     # vendor: the cache is sized when it is built at boot
     "\nAuthorizationCacheMaxEntries i 2 1 200 20"
+    # Smart Charging (profiles.py); FrostgridDischargeCapable: Frostgrid's discharge extension
+    # (docs/v2g-ocpp16-extension.md), set from station.json at boot
+    "\nChargeProfileMaxStackLevel i 1 0 100 8"
+    "\nChargingScheduleAllowedChargingRateUnit s 1 0 20 Current,Power"
+    "\nChargingScheduleMaxPeriods i 1 1 100 24"
+    "\nMaxChargingProfilesInstalled i 1 1 100 8"
+    "\nFrostgridDischargeCapable b 1 0 0 false"
     "\n"
 )
 INTERNAL = ("Operative", "esp32_pins")
@@ -79,7 +85,9 @@ class Config:
     def __init__(self, path="config.json", log=None):
         self.path = path
         # `log` may be the log module or a log(level, msg) function
-        self._log = getattr(log, "log", log) if log is not None else log_line
+        if log is None:  # the firmware's log.log
+            from log import log
+        self._log = getattr(log, "log", log)
         self._over = {}  # key -> typed value differing from the defaults by choice
         self._defs = {}  # key -> default, for the keys read so far
         self.load()

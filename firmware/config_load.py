@@ -29,7 +29,7 @@ def load(cfg):
     cfg._over = data
 
 
-def _corrupt(cfg, why):
+def _corrupt(cfg, reason):
     aside = cfg.path + ".corrupt"
     fsutil.remove(aside)
     try:
@@ -37,7 +37,7 @@ def _corrupt(cfg, why):
     except OSError:
         fsutil.remove(cfg.path)
     cfg._over = {}
-    cfg._log("ERROR", "config: %s %s, kept as %s; factory defaults loaded" % (cfg.path, why, aside))
+    cfg._log("ERROR", "config: %s %s, kept as %s; factory defaults loaded" % (cfg.path, reason, aside))
 
 
 def _parses(path):

@@ -28,6 +28,11 @@ class Connector:
         self.ext_fault = None  # fault raised by hardware checks (RCD, lock), kept until cleared
         self.ext_info = None
         self.limit_w = None  # None=no limit; 0 suspends delivery by the EVSE
+        # None, or the vendorErrorCode of a local condition that holds charging off without a
+        # fault (the cold-start interlock, app_cold.py): no new transaction, contactor open,
+        # status Preparing/Unavailable with hold_info as StatusNotification.info
+        self.hold = None
+        self.hold_info = None
         self.ventilation = True  # False: the site cannot ventilate, state D is not served
         self.finishing = False  # a tx ended with the EV still plugged; cleared when unplugged
         self.connection_timeout_ms = _CONNECTION_TIMEOUT_MS
@@ -106,14 +111,14 @@ class Connector:
     def may_start(self):
         # a transaction may begin: authorized, cable in, connector usable
         return (self.authorized and not self.tx_active and self.available and self.fault is None
-                and self.cp in _PLUGGED and not self.finishing)
+                and self.cp in _PLUGGED and not self.finishing and self.hold is None)
 
     def ev_drawing(self):
         return self.cp == 'C' or (self.cp == 'D' and self.ventilation)
 
     def want_contactor(self):
         return (self.tx_active and self.authorized and self.available and self.fault is None
-                and self.ev_drawing() and self.limit_w != 0)
+                and self.ev_drawing() and self.limit_w != 0 and self.hold is None)
 
     def want_lock(self):
         return self.tx_active and self.cp in _PLUGGED
@@ -129,12 +134,14 @@ class Connector:
         cp = self.cp
         if self.tx_active:
             if cp in _DRAWING:
-                if not self.authorized or self.limit_w == 0 or not self.ev_drawing():
+                if not self.authorized or self.limit_w == 0 or not self.ev_drawing() or self.hold:
                     return 'SuspendedEVSE'
                 return 'Charging'
             return 'SuspendedEV'
         if self.finishing and cp in _PLUGGED:
             return 'Finishing'
+        if self.hold is not None:
+            return 'Preparing' if cp in _PLUGGED or self.authorized else 'Unavailable'
         if cp in _PLUGGED or self.authorized:
             return 'Preparing'
         return 'Available'

@@ -55,36 +55,36 @@ class Journal:
         # journal.bin -> journal.tmp (the name docs/interfaces.md gives); others get .tmp appended
         self.tmp = (path[:-4] if path.endswith(".bin") else path) + ".tmp"
         self.capacity = capacity_bytes
-        self._hb = bytearray(_HDR)  # header of the record being written or read
-        self._tb = bytearray(4)  # its CRC
-        self._buf = memoryview(bytearray(128))  # copy / checksum scratch
-        # live records, oldest first, in slots [0, _n); arrays only grow, slots are reused
-        self._seqs = array("I")
-        self._offs = array("I")
-        self._lens = array("H")
-        self._meta = bytearray()  # kind | _MDROP
-        self._n = 0
+        self.head = bytearray(_HDR)  # header of the record being written or read
+        self.digest = bytearray(4)  # its CRC
+        self.buf = memoryview(bytearray(128))  # copy / checksum scratch
+        # live records, oldest first, in slots [0, n); arrays only grow, slots are reused. (Names
+        # that MicroPython already holds, as most here: a new name is a qstr interned for good.)
+        self.keys = array("I")  # seq of each record
+        self.pos = array("I")  # file offset of each record
+        self.length = array("H")  # bytes of data of each record
+        self.flags = bytearray()  # kind | _MDROP of each record
+        self.n = 0
         self._live = 0  # bytes of live records
         self._keep = 0  # bytes of live records that are not droppable
-        self._next = 1  # seq the next append gets
-        self._size = 0  # bytes in the file, all of them valid records
-        self._opened = False  # False also after a failed write: the next call re-scans
-        self.writes = 0  # records written since boot (appends and removal acks)
+        self.next = 1  # seq the next append gets
+        self.end = 0  # bytes in the file, all of them valid records
+        self.state = False  # True once open() scanned the file; False also after a failed write: the
+        # next call re-scans
         self.dropped = 0  # bytes dropped from a torn or corrupt tail by the last open()
         self.evicted = 0  # droppable records evicted since boot
-        self.compactions = 0
         # test hook {"journal_write": N, "bytes": K, "kinds": "STM-"?, "raise": bool?}: see
         # journal_crash.py, loaded only when one is set
-        self._crash = crash
+        self.crash = crash
 
     # ---- public API -------------------------------------------------------------------------
 
     def open(self):
         # recover: drop a torn tail; returns the live record count
-        return self._fix("recover")
+        return lazy.call("journal_fix", "recover", self)
 
     def append(self, kind, data, droppable=False):
-        if not self._opened:
+        if not self.state:
             self.open()
         k = ord(kind) if len(kind) == 1 else 0
         if k < 0x21 or k > 0x7E or k == _K_HEAD or k == _K_ACK:
@@ -95,59 +95,60 @@ class Journal:
         if n > _MAXLEN:
             raise ValueError("record too long")
         need = _OVH + n
-        if self._size + need > self.capacity:
-            self._fix("make_room", need)
-        seq = self._next
-        off = self._size
-        self._write(k, _DROP if droppable else 0, n, seq, data)
-        self._next = seq + 1
-        self._push(seq, off, n, k | (_MDROP if droppable else 0))
+        if self.end + need > self.capacity:
+            lazy.call("journal_fix", "make_room", self, need)
+        seq = self.next
+        off = self.end
+        self.write(k, _DROP if droppable else 0, n, seq, data)
+        self.next = seq + 1
+        self.put(seq, off, n, k | (_MDROP if droppable else 0))
         return seq
 
     def remove(self, seq):
         # durable once it returns; False when seq is not live (already removed or evicted)
-        if not self._opened:
+        if not self.state:
             self.open()
-        i = self._find(seq)
+        i = self.index(seq)
         if i < 0:
             return False
-        if self._size + _OVH > self.capacity:
-            self._fix("rewrite", 0, seq)  # no room for an ack: the rewrite itself removes it
+        if self.end + _OVH > self.capacity:
+            # no room for an ack: the rewrite itself removes it (journal_fix.py, loaded for it)
+            lazy.call("journal_fix", "rewrite", self, 0, seq)
         else:
-            self._write(_K_ACK, 0, 0, seq, None)
-            self._drop(i)
+            self.write(_K_ACK, 0, 0, seq, None)
+            self.pop(i)
         return True
 
     def records(self):
         # live (seq, kind, data) oldest first; safe against appends/removals between steps
-        if not self._opened:
+        if not self.state:
             self.open()
         last = 0
         while True:
             i = self._after(last)
-            if i >= self._n:
+            if i >= self.n:
                 return
-            last = self._seqs[i]
-            yield self._load(i)
+            last = self.keys[i]
+            yield self.load(i)
 
     def first(self, kinds=None):
-        if not self._opened:
+        if not self.state:
             self.open()
-        for i in range(self._n):
-            if kinds is None or chr(self._meta[i] & _KIND) in kinds:
-                return self._load(i)
+        for i in range(self.n):
+            if kinds is None or chr(self.flags[i] & _KIND) in kinds:
+                return self.load(i)
         return None
 
     def get(self, seq):
-        i = self._find(seq)
-        return self._load(i) if i >= 0 else None
+        i = self.index(seq)
+        return self.load(i) if i >= 0 else None
 
     def count(self, kinds=None):
         if kinds is None:
-            return self._n
+            return self.n
         c = 0
-        for i in range(self._n):
-            if chr(self._meta[i] & _KIND) in kinds:
+        for i in range(self.n):
+            if chr(self.flags[i] & _KIND) in kinds:
                 c += 1
         return c
 
@@ -155,62 +156,57 @@ class Journal:
         return self.capacity - _OVH - self._keep
 
     def compact(self):
-        if not self._opened:
+        if not self.state:
             self.open()
-        self._fix("rewrite", 0, 0)
+        lazy.call("journal_fix", "rewrite", self, 0, 0)
 
     def record_size(self, data):
         return _OVH + len(data.encode() if isinstance(data, str) else data)
 
     def size(self):
-        return self._size
+        return self.end
 
     def next_seq(self):
-        return self._next
-
-    def _fix(self, fn, *args):
-        # journal_fix.<fn>(self, *args): the scan and the rewrites run at boot and on compaction
-        # only, so their code is loaded for the call (lazy.py)
-        return lazy.call("journal_fix", fn, self, *args)
+        return self.next
 
     # ---- index --------------------------------------------------------------------------------
 
-    def _push(self, seq, off, n, meta):
-        i = self._n
-        if i < len(self._seqs):
-            self._seqs[i] = seq
-            self._offs[i] = off
-            self._lens[i] = n
-            self._meta[i] = meta
+    def put(self, seq, off, n, flags):
+        i = self.n
+        if i < len(self.keys):
+            self.keys[i] = seq
+            self.pos[i] = off
+            self.length[i] = n
+            self.flags[i] = flags
         else:
-            self._seqs.append(seq)
-            self._offs.append(off)
-            self._lens.append(n)
-            self._meta.append(meta)
-        self._n = i + 1
+            self.keys.append(seq)
+            self.pos.append(off)
+            self.length.append(n)
+            self.flags.append(flags)
+        self.n = i + 1
         self._live += _OVH + n
-        if not meta & _MDROP:
+        if not flags & _MDROP:
             self._keep += _OVH + n
 
-    def _drop(self, i):
-        n = _OVH + self._lens[i]
+    def pop(self, i):
+        n = _OVH + self.length[i]
         self._live -= n
-        if not self._meta[i] & _MDROP:
+        if not self.flags[i] & _MDROP:
             self._keep -= n
-        last = self._n - 1
+        last = self.n - 1
         while i < last:
-            self._seqs[i] = self._seqs[i + 1]
-            self._offs[i] = self._offs[i + 1]
-            self._lens[i] = self._lens[i + 1]
-            self._meta[i] = self._meta[i + 1]
+            self.keys[i] = self.keys[i + 1]
+            self.pos[i] = self.pos[i + 1]
+            self.length[i] = self.length[i + 1]
+            self.flags[i] = self.flags[i + 1]
             i += 1
-        self._n = last
+        self.n = last
 
     def _after(self, seq):
-        # index of the first live record with a seq greater than `seq` (_n when none)
+        # index of the first live record with a seq greater than `seq` (n when none)
         lo = 0
-        hi = self._n
-        s = self._seqs
+        hi = self.n
+        s = self.keys
         while lo < hi:
             mid = (lo + hi) >> 1
             if s[mid] <= seq:
@@ -219,44 +215,44 @@ class Journal:
                 hi = mid
         return lo
 
-    def _find(self, seq):
+    def index(self, seq):
         i = self._after(seq - 1)
-        return i if i < self._n and self._seqs[i] == seq else -1
+        return i if i < self.n and self.keys[i] == seq else -1
 
     # ---- file ---------------------------------------------------------------------------------
 
-    def _load(self, i):
+    def load(self, i):
         f = open(self.path, "rb")
         try:
-            f.seek(self._offs[i] + _HDR)
-            data = f.read(self._lens[i])
+            f.seek(self.pos[i] + _HDR)
+            data = f.read(self.length[i])
         finally:
             f.close()
-        return (self._seqs[i], chr(self._meta[i] & _KIND), data.decode())
+        return (self.keys[i], chr(self.flags[i] & _KIND), data.decode())
 
-    def _write(self, k, flags, n, seq, data):
-        hb = self._hb
-        tb = self._tb
-        struct.pack_into(_FMT, hb, 0, _MAGIC, k, flags, n, seq)
+    def write(self, kind, flags, n, seq, data):
+        # one record, `kind` as a byte
+        hb = self.head
+        tb = self.digest
+        struct.pack_into(_FMT, hb, 0, _MAGIC, kind, flags, n, seq)
         crc = crc32(hb)
         if n:
             crc = crc32(data, crc)
         struct.pack_into("<I", tb, 0, crc)
-        self.writes += 1
         f = open(self.path, "ab")
         try:
-            if self._crash is not None:  # the test hook (journal_crash.py)
-                lazy.call("journal_crash", "check", self, f, k, n, data)
+            if self.crash is not None:  # the test hook (journal_crash.py)
+                lazy.call("journal_crash", "check", self, f, kind, n, data)
             f.write(hb)
             if n:
                 f.write(data)
             f.write(tb)
             f.flush()
         except Exception:
-            self._opened = False  # a partial record may be on flash: re-scan before next use
+            self.state = False  # a partial record may be on flash: re-scan before next use
             raise
         finally:
             f.close()
         if hasattr(os, "sync"):  # as fsutil.sync: flush() committed the file, this the volume
             os.sync()
-        self._size += _OVH + n
+        self.end += _OVH + n

@@ -7,17 +7,17 @@ import fsutil
 from journal import CrashPoint
 
 
-def check(j, f, k, n, data):
-    # called by Journal._write before it writes record kind `k` with `n` bytes of `data` to `f`
-    c = j._crash
+def check(j, f, kind, n, data):
+    # called by Journal.write before it writes record `kind` (a byte) with `n` bytes of `data` to `f`
+    c = j.crash
     kinds = c.get("kinds")
-    if kinds is not None and chr(k) not in kinds:
+    if kinds is not None and chr(kind) not in kinds:
         return
     seen = c.get("seen", 0) + 1  # the count lives in the hook itself
     c["seen"] = seen
     if seen != c.get("journal_write", 0):
         return
-    rec = bytes(j._hb) + (data if n else b"") + bytes(j._tb)
+    rec = bytes(j.head) + (data if n else b"") + bytes(j.digest)
     f.write(rec[: c.get("bytes", 0)])
     f.flush()
     f.close()

@@ -37,10 +37,10 @@ def crc32_soft(buf, crc=0):
 def recover(j):
     # Journal.open
     fsutil.recover(j.path, j.tmp)
-    j._n = 0
+    j.n = 0
     j._live = 0
     j._keep = 0
-    j._next = 1
+    j.next = 1
     j.dropped = 0
     size = fsutil.size(j.path)
     good = _scan(j, size) if size > 0 else 0
@@ -48,14 +48,14 @@ def recover(j):
         j.dropped = size - good if size > 0 else 0
         rewrite(j, 0, 0)  # raises, leaving the journal closed, when flash fails
     else:
-        j._size = good
-    j._opened = True
-    return j._n
+        j.end = good
+    j.state = True
+    return j.n
 
 
 def _scan(j, size):
-    hb = j._hb
-    buf = j._buf
+    hb = j.head
+    buf = j.buf
     f = open(j.path, "rb")
     try:
         off = 0
@@ -75,23 +75,23 @@ def _scan(j, size):
                     break
                 crc = crc32(part, crc)
                 left -= len(part)
-            if left or f.readinto(j._tb) != 4:
+            if left or f.readinto(j.digest) != 4:
                 break
-            if struct.unpack_from("<I", j._tb)[0] != crc:
+            if struct.unpack_from("<I", j.digest)[0] != crc:
                 break
             if k == _K_HEAD:
-                j._next = seq if seq > 0 else 1
+                j.next = seq if seq > 0 else 1
             elif k == _K_ACK:
-                i = j._find(seq)
+                i = j.index(seq)
                 if i >= 0:
-                    j._drop(i)
+                    j.pop(i)
             elif k < 0x21 or k > 0x7E or seq <= last or flags > _DROP:
                 break
             else:
                 last = seq
-                if seq >= j._next:
-                    j._next = seq + 1
-                j._push(seq, off, n, k | (_MDROP if flags & _DROP else 0))
+                if seq >= j.next:
+                    j.next = seq + 1
+                j.put(seq, off, n, k | (_MDROP if flags & _DROP else 0))
             off = end
         return off
     finally:
@@ -104,10 +104,10 @@ def make_room(j, need):
     cut = 0  # droppable records with seq <= cut are left out
     evict = 0
     if over > 0:
-        for i in range(j._n):
-            if j._meta[i] & _MDROP:
-                over -= _OVH + j._lens[i]
-                cut = j._seqs[i]
+        for i in range(j.n):
+            if j.flags[i] & _MDROP:
+                over -= _OVH + j.length[i]
+                cut = j.keys[i]
                 evict += 1
                 if over <= 0:
                     break
@@ -120,22 +120,22 @@ def make_room(j, need):
 def rewrite(j, cut, gone):
     # copy the header and the live records (minus evicted `cut` and removed `gone`) to tmp,
     # then rename over the journal; the index changes only after the rename succeeded
-    hb = j._hb
-    tb = j._tb
-    mv = j._buf
-    struct.pack_into(_FMT, hb, 0, _MAGIC, _K_HEAD, 0, 0, j._next)
+    hb = j.head
+    tb = j.digest
+    mv = j.buf
+    struct.pack_into(_FMT, hb, 0, _MAGIC, _K_HEAD, 0, 0, j.next)
     struct.pack_into("<I", tb, 0, crc32(hb))
-    src = open(j.path, "rb") if j._n else None
+    src = open(j.path, "rb") if j.n else None
     dst = open(j.tmp, "wb")
     try:
         dst.write(hb)
         dst.write(tb)
-        for i in range(j._n):
-            q = j._seqs[i]
-            if q == gone or (q <= cut and j._meta[i] & _MDROP):  # removed, or evicted
+        for i in range(j.n):
+            q = j.keys[i]
+            if q == gone or (q <= cut and j.flags[i] & _MDROP):  # removed, or evicted
                 continue
-            src.seek(j._offs[i])
-            left = _OVH + j._lens[i]
+            src.seek(j.pos[i])
+            left = _OVH + j.length[i]
             while left > 0:
                 part = mv[: left if left < 128 else 128]
                 if src.readinto(part) != len(part):
@@ -153,28 +153,27 @@ def rewrite(j, cut, gone):
     dst.close()
     fsutil.sync()
     fsutil.rename(j.tmp, j.path)
-    j.compactions += 1
     # the new file holds exactly the kept records, in order, right after the header
     off = _OVH
     w = 0  # slot the next kept record moves to
     live = 0
     keep = 0
-    for i in range(j._n):
-        q = j._seqs[i]
-        if q == gone or (q <= cut and j._meta[i] & _MDROP):
+    for i in range(j.n):
+        q = j.keys[i]
+        if q == gone or (q <= cut and j.flags[i] & _MDROP):
             continue
-        n = j._lens[i]
-        meta = j._meta[i]
-        j._seqs[w] = j._seqs[i]
-        j._offs[w] = off
-        j._lens[w] = n
-        j._meta[w] = meta
+        n = j.length[i]
+        meta = j.flags[i]
+        j.keys[w] = j.keys[i]
+        j.pos[w] = off
+        j.length[w] = n
+        j.flags[w] = meta
         off += _OVH + n
         live += _OVH + n
         if not meta & _MDROP:
             keep += _OVH + n
         w += 1
-    j._n = w
+    j.n = w
     j._live = live
     j._keep = keep
-    j._size = off
+    j.end = off

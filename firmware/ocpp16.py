@@ -25,7 +25,7 @@ from micropython import const
 from time import ticks_add, ticks_diff
 
 import ocpp16_msg as msg
-import ocpp16_out as out
+import ocpp16_out
 import ocpp16_in
 import lazy
 import rpc
@@ -41,11 +41,11 @@ _SOFT_RESET_WAIT_MS = const(10000)  # a soft reset waits this long at most for t
 
 
 class Ocpp16:
-    def __init__(self, config, journal, local_list, cache, connector, send, now_s, meter,
+    def __init__(self, config, journal, local, cache, connector, send, now_s, meter,
                  set_time=None, reset=None, unlock=None, log=None, ids=None, info=None):
         self.cfg = config
         self.journal = journal
-        self.local = local_list
+        self.local = local
         self.cache = cache
         self.conn = connector
         self.send = send  # (text): hands one frame to the link
@@ -102,43 +102,22 @@ class Ocpp16:
         return lazy.call('ocpp16_boot', 'recover', self, now_ms)  # runs once: loaded for it
 
     def connected(self, now_ms):
-        self.online = True
-        self.stale = False
-        self.timeouts = 0
-        out.clear(self)
-        self.j_work = True
-        self.j_blocked = False
-        self.j_attempts = 0
-        self.j_retry_at = None
-        self.last_call_ms = now_ms
-        if self.boot == _B_ACCEPTED:
-            self.status_now()
-        else:
-            self.boot_at = now_ms
-        out.pump(self, now_ms)
+        # the link is up / down: once a connection each (ocpp16_boot.py, loaded for it)
+        lazy.call('ocpp16_boot', 'connected', self, now_ms)
 
     def disconnected(self, now_ms):
-        self.online = False
-        out.clear(self)
-        self.drop_queued('Heartbeat')
-        self.drop_queued('Authorize')
-        self.auth('auth_offline', now_ms)
+        lazy.call('ocpp16_boot', 'disconnected', self, now_ms)
 
     def on_frame(self, text, now_ms):
         # one text frame from the backend; never raises
         ocpp16_in.frame(self, text, now_ms)
-        out.pump(self, now_ms)
+        ocpp16_out.pump(self, now_ms)
 
     def present_tag(self, tag, now_ms):
         # an RFID card at the reader: ends the session it started, or asks to start one
-        c = self.conn
-        if c.tx_active and tag == self.tx_tag:
-            self.tx('stop', 'Local', tag, now_ms)
-        elif c.tx_active or not c.available or c.fault is not None:
-            self.log('TAG_IGNORED %s' % tag)
-        else:
-            self.auth('authorize', tag, now_ms)
-        out.pump(self, now_ms)
+        # (ocpp16_auth.py, loaded for it)
+        self.auth('present_tag', tag, now_ms)
+        ocpp16_out.pump(self, now_ms)
 
     def step(self, now_ms):
         # every ~200 ms, after the connector has seen the control pilot
@@ -159,7 +138,7 @@ class Ocpp16:
             self.log('STATUS %s %s' % (st, err))
             if self.accepted():
                 self.enqueue('StatusNotification', msg.status(c, self.ts()))
-        out.tick(self, now_ms)
+        ocpp16_out.tick(self, now_ms)
         if self.reset_req:
             waited = ticks_diff(now_ms, self.reset_at)
             # a soft reset lets the journal (the Stop) drain first
@@ -170,7 +149,7 @@ class Ocpp16:
                 self.reset_req = 0
                 if self.reset is not None:
                     self.reset(hard)
-        out.pump(self, now_ms)
+        ocpp16_out.pump(self, now_ms)
 
     def _sample(self, now_ms):
         # a periodic MeterValues of the running transaction, when due: an M journal record
@@ -182,7 +161,8 @@ class Ocpp16:
             self.sample_at = now_ms  # samples missed (a long flash write) are not made up
         self.sample_at = ticks_add(self.sample_at, iv * 1000)
         e, p = self.meter()
-        sv = msg.sampled('Sample.Periodic', e, p, self.cfg_get('MeterValuesSampledData'), e - self.last_wh)
+        sv = msg.sampled('Sample.Periodic', e, p, self.cfg_get('MeterValuesSampledData'), e - self.last_wh,
+                         getattr(self, 'power', None))
         self.last_wh = e
         mv = msg.meter_values(self.conn.connector_id, None, self.ts(), sv)
         self.append('M', '%d %s' % (self.tx_ltx, mv[1:-1]), True)
@@ -228,11 +208,6 @@ class Ocpp16:
 
     def drop_queued(self, action):
         self.queue = [m for m in self.queue if m[0] != action]
-
-    def status_now(self):
-        # queued statuses are obsolete once the link is back: report the present one
-        self.drop_queued('StatusNotification')
-        self.enqueue('StatusNotification', msg.status(self.conn, self.ts()))
 
     def append(self, kind, data, droppable=False):
         try:

@@ -8,6 +8,17 @@ import ocpp16_msg as msg
 
 
 # ---- authorization --------------------------------------------------------------------------
+def present_tag(core, tag, now_ms):
+    # Ocpp16.present_tag: the card that started the session ends it; else it asks to start one
+    c = core.conn
+    if c.tx_active and tag == core.tx_tag:
+        core.tx('stop', 'Local', tag, now_ms)
+    elif c.tx_active or not c.available or c.fault is not None:
+        core.log('TAG_IGNORED %s' % tag)
+    else:
+        authorize(core, tag, now_ms)
+
+
 def authorize(core, tag, now_ms):
     core.auth_wait = tag
     if core.accepted():

@@ -1,5 +1,6 @@
 # Boot-time code of ocpp16, loaded only while it runs (lazy.py): recover() once at boot,
-# payload() of each BootNotification and result() with its answer.
+# payload() of each BootNotification and result() with its answer, connected() and disconnected()
+# once a connection.
 #
 # Recovery of the transaction journal:
 # Per local transaction id (ltx), the record kinds left in the journal tell what happened before
@@ -15,6 +16,7 @@ from time import ticks_add
 
 import lazy
 import ocpp16_msg as msg
+import ocpp16_out
 from ocpp16_in import take_time
 
 _B_PENDING = const(1)  # core.boot (ocpp16.py)
@@ -91,7 +93,7 @@ def result(core, p, now_ms):
             except Exception as e:
                 core.log('CONFIG %r' % e, 'WARN')
         if first:
-            core.status_now()
+            _status_now(core)
             core.j_work = True
     else:
         core.boot = _B_PENDING if st == 'Pending' else _B_REJECTED
@@ -108,3 +110,37 @@ def payload(core):
     if info.get('serial'):
         s += ',"chargePointSerialNumber":' + msg.q(info['serial'][:25])
     return s + '}'
+
+
+def connected(core, now_ms):
+    # Ocpp16.connected: a new connection starts with no CALL outstanding and the journal to send;
+    # a station already accepted reports its present status, else it boots again
+    core.online = True
+    core.stale = False
+    core.timeouts = 0
+    ocpp16_out.clear(core)
+    core.j_work = True
+    core.j_blocked = False
+    core.j_attempts = 0
+    core.j_retry_at = None
+    core.last_call_ms = now_ms
+    if core.boot == _B_ACCEPTED:
+        _status_now(core)
+    else:
+        core.boot_at = now_ms
+    ocpp16_out.pump(core, now_ms)
+
+
+def disconnected(core, now_ms):
+    # Ocpp16.disconnected: what only made sense online goes; authorization falls back to offline
+    core.online = False
+    ocpp16_out.clear(core)
+    core.drop_queued('Heartbeat')
+    core.drop_queued('Authorize')
+    core.auth('auth_offline', now_ms)
+
+
+def _status_now(core):
+    # queued statuses are obsolete once the link is back: report the present one
+    core.drop_queued('StatusNotification')
+    core.enqueue('StatusNotification', msg.status(core.conn, core.ts()))

@@ -15,7 +15,8 @@ import rpc
 # the RAM.
 _ACTIONS = const(' GetConfiguration ChangeConfiguration GetLocalListVersion SendLocalList'
                  ' | TriggerMessage DataTransfer ClearCache Reset'
-                 ' | RemoteStartTransaction RemoteStopTransaction UnlockConnector ChangeAvailability ')
+                 ' | RemoteStartTransaction RemoteStopTransaction UnlockConnector ChangeAvailability'
+                 ' | SetChargingProfile ClearChargingProfile GetCompositeSchedule ')  # 3: ocpp16_sc's
 _B_ACCEPTED = const(3)  # core.boot (ocpp16.py)
 
 
@@ -36,7 +37,7 @@ def answer(core, uid, action, p, now_ms):
     if group < 0:
         core.send(rpc.encode_error(uid, 'NotImplemented', 'unknown action'))
         return
-    if core.boot != _B_ACCEPTED and group == 2:
+    if core.boot != _B_ACCEPTED and group >= 2:
         core.send(rpc.encode_error(uid, 'SecurityError', 'BootNotification not accepted'))
         return
     core.hold = True  # CALLs the handler causes go out after its answer
@@ -91,5 +92,7 @@ def id_tag(p, required=True):
 
 def handle(core, action, p, now_ms):
     # the response payload of a known action; raises Bad when the payload is not acceptable
-    res = lazy.call('ocpp16_ops' if _group(action) else 'ocpp16_conf', 'handle', core, action, p, now_ms)
+    g = _group(action)
+    res = lazy.call('ocpp16_sc' if g == 3 else 'ocpp16_ops' if g else 'ocpp16_conf', 'handle',
+                    core, action, p, now_ms)
     return {'status': res} if type(res) is str else res

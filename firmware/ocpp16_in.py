@@ -3,7 +3,7 @@
 from micropython import const
 
 import lazy
-import ocpp16_out as out
+import ocpp16_out
 import rpc
 
 _B_REJECTED = const(2)  # core.boot (ocpp16.py)
@@ -30,17 +30,17 @@ def frame(core, text, now_ms):
             return  # late or unknown answer
         if kind != rpc.CALLRESULT:
             core.log('CALLERROR %s %s' % (action, a), 'WARN')
-            out.failed(core, action, now_ms)
+            ocpp16_out.failed(core, action, now_ms)
             return
         seq, ltx = core.p_seq, core.p_ltx
-        out.clear(core)
+        ocpp16_out.clear(core)
         if seq >= 0:
             core.j_attempts = 0
         if action == 'BootNotification':
             lazy.call('ocpp16_boot', 'result', core, a, now_ms)  # once a connection
         elif action == 'StartTransaction':
             if not core.tx('start_result', a, seq, ltx, now_ms):
-                out.retry_record(core, action, now_ms)  # no transactionId: not an answer
+                ocpp16_out.retry_record(core, action, now_ms)  # no transactionId: not an answer
         elif action == 'StopTransaction':
             core.tx('stop_result', seq, ltx)
         elif action == 'MeterValues' and seq >= 0:

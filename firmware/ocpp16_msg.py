@@ -27,18 +27,26 @@ def q(s):
     return json.dumps(s)
 
 
-def sampled(ctx, energy_wh, power_w, measurands, delta_wh=0):
+def sampled(ctx, energy_wh, power_w, measurands, delta_wh=0, pw=None):
     # sampledValue array, measurands in the configured order; transaction begin/end values carry
-    # energy only (no power reading is kept for them)
+    # energy only (no power reading is kept for them). Discharge (power_w < 0) is reported as
+    # export; `pw` (power.Power) holds the export register and the EV's SoC
     out = '['
+    now = not ctx.startswith('Transaction')
     for m in (measurands or _E_REG).split(','):
         m = m.strip()
         if m == _E_REG:
             v, u = energy_wh, 'Wh'
         elif m == _E_INT:
             v, u = delta_wh, 'Wh'
-        elif m == _P_IMP and not ctx.startswith('Transaction'):
-            v, u = power_w, 'W'
+        elif m == _P_IMP and now:
+            v, u = power_w if power_w > 0 else 0, 'W'
+        elif m == 'Power.Active.Export' and now:
+            v, u = -power_w if power_w < 0 else 0, 'W'
+        elif m == 'Energy.Active.Export.Register' and pw is not None:
+            v, u = pw.export_wh, 'Wh'
+        elif m == 'SoC' and now and pw is not None and pw.soc_pct >= 0:
+            v, u = pw.soc_pct, 'Percent'
         else:
             continue
         if len(out) > 1:
@@ -62,8 +70,10 @@ def meter_values(cid, txid, ts, sv):
 def status(conn, ts):
     s = ('{"connectorId":%d,"errorCode":"%s","status":"%s","timestamp":"%s"'
          % (conn.connector_id, conn.error_code(), conn.status(), ts))
-    if conn.fault_info:
-        s += ',"info":' + q(conn.fault_info[:50])
-    if conn.vendor_error:
-        s += ',"vendorErrorCode":' + q(conn.vendor_error[:50])
+    info = conn.fault_info or conn.hold_info
+    if info:
+        s += ',"info":' + q(info[:50])
+    ven = conn.vendor_error or conn.hold
+    if ven:  # Frostgrid's codes (docs/interfaces.md §1.6)
+        s += ',"vendorId":"Frostgrid","vendorErrorCode":' + q(ven[:50])
     return s + '}'

@@ -12,6 +12,9 @@ _MEASURANDS = const((
     "Energy.Active.Import.Register",
     "Energy.Active.Import.Interval",
     "Power.Active.Import",
+    "Power.Active.Export",  # discharge (docs/v2g-ocpp16-extension.md)
+    "Energy.Active.Export.Register",
+    "SoC",
 ))
 _ROTATIONS = const(("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR"))
 _MAX_VALUE_LEN = const(500)  # ChangeConfiguration value is CiString500

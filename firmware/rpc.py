@@ -71,11 +71,11 @@ class IdGen:
 
     def __init__(self, rand=urandom):
         self.prefix = hexlify(rand(6)).decode()  # 48 random bits per boot
-        self._n = 0
+        self.n = 0
 
     def next(self):
-        self._n += 1
-        return "%s-%d" % (self.prefix, self._n)
+        self.n += 1
+        return "%s-%d" % (self.prefix, self.n)
 
 
 class Pending:
@@ -88,8 +88,8 @@ class Pending:
     def clear(self):
         self.uid = None  # None = no CALL outstanding
         self.action = None
-        self._t0 = 0
-        self._timeout = 0
+        self.time = 0  # ticks when it was sent
+        self.timeout = 0  # ms it may take
 
     @property
     def busy(self):
@@ -100,8 +100,8 @@ class Pending:
             raise RuntimeError("a CALL is already outstanding: %s %s" % (self.action, self.uid))
         self.uid = uid
         self.action = action
-        self._t0 = now_ms
-        self._timeout = timeout_ms
+        self.time = now_ms
+        self.timeout = timeout_ms
 
     def match(self, uid):
         """If `uid` answers the outstanding CALL: clear it and return its action, else None."""
@@ -113,7 +113,7 @@ class Pending:
 
     def expired(self, now_ms):
         """If the outstanding CALL has timed out: clear it and return its action, else None."""
-        if self.uid is None or ticks_diff(now_ms, self._t0) < self._timeout:
+        if self.uid is None or ticks_diff(now_ms, self.time) < self.timeout:
             return None
         a = self.action
         self.clear()
@@ -123,5 +123,5 @@ class Pending:
         """Milliseconds until the outstanding CALL times out (0 if it has; None if none)."""
         if self.uid is None:
             return None
-        w = self._timeout - ticks_diff(now_ms, self._t0)
+        w = self.timeout - ticks_diff(now_ms, self.time)
         return w if w > 0 else 0

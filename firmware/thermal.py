@@ -97,6 +97,10 @@ class Thermal:
         self.lead_add = int(cfg.get("lead_margin_min", 5))
         self.value_wh = int(cfg.get("wait_value_wh", 500))
         self.predict = 1 if cfg.get("predict", True) else 0
+        # Idle standby below the release threshold: a zone wanted ready may sit as low as it can
+        # and still be released within wait_s of a plug-in (0: off, zones are held released).
+        self.wait_s = int(cfg.get("wait_s", 0))
+        self.near_pct = int(cfg.get("near_pct", 60))  # share of the model's predicted rise used
         self.arrivals = arrivals if arrivals is not None else Arrivals()
         self.arrivals.set_quiet(int(cfg.get("quiet_share_pm", 60)))
         # state
@@ -106,10 +110,20 @@ class Thermal:
         self.session = 0          # 1 while an EV is plugged in / authorized / charging
         self.demand_left = 0      # ms of on-demand heating left (plug-in / authorization)
         self.allowed = 0          # G_* bits whose guarding zones are all ready
-        self.risk_u = 0           # expected arrivals (micro) while the charge guards were held today
+        self.risk_u = 0           # expected arrivals (micro) today that would wait > wait_s
         self.expect_u = 0         # expected arrivals (micro) while idle today
+        self.risk_m = 0           # the same two, milli, summed over past days with decay 31/32
+        self.expect_m = 0
+        self.heated = 0           # 1: a pre-heated zone drew heat while idle today
+        self.wait_ms = -1         # how long the last arrival has waited for charging; -1: none
+        self.wait_new = 0         # 1: the arrival came since the last step
+        self.arr_day = 0          # arrivals today, and those that waited longer than allowed
+        self.miss_day = 0
+        self.arr_m = 0            # the same two, milli, summed over past days with decay 31/32
+        self.miss_m = 0
         self.want_in_s = 0        # seconds until the learned pattern wants the zones ready
         self.cost_w = 0           # estimated power to hold the pre-heated zones ready
+        self.ready_s = _BIG       # estimated s from a plug-in until charging is allowed (0: now)
         self.alarm_seq = 0        # bumped whenever any zone's alarm bits change
         self.guards = 0           # charge guard bits some zone guards (contactor, power)
         for z in self.zones:
@@ -121,6 +135,10 @@ class Thermal:
         # Plug-in or authorization: heat every zone to operating temperature now.
         if self.demand_left <= 0:
             self.arrivals.record(self.tod_s)
+            self.arr_day += 1
+            if self.wait_ms < 0:
+                self.wait_ms = 0
+                self.wait_new = 1
         self.demand_left = self.demand_ms
 
     def set_session(self, active):
@@ -175,6 +193,20 @@ class Thermal:
                 self.alarm_seq += 1
             i += 1
         self.allowed = allowed
+        if self.wait_ms >= 0:
+            # Measured service: an arrival that waits longer than allowed is a miss.
+            if allowed & self.guards == self.guards:
+                self.wait_ms = -1
+            else:
+                if self.wait_new:
+                    self.wait_new = 0
+                else:
+                    self.wait_ms += dt
+                if self.wait_ms > (self.wait_s if self.wait_s > 60 else 60) * 1000:
+                    self.miss_day += 1
+                    self.wait_ms = -1
+                    self._missed()
+        self._ready_s()
         self._account(dt)
         return allowed
 
@@ -251,6 +283,22 @@ class Thermal:
         else:
             z.hf_on = 0
 
+    def _ready_s(self):
+        # Time to release every charge guard at full duty, from the learned models: what a driver
+        # plugging in now would wait. _BIG while a zone has no trustworthy reading or model.
+        worst = 0
+        for z in self.zones:
+            if z.guard & _CHARGE_GUARDS and not z.ready:
+                m = z.model
+                g = m.gain_cc(z.t_cc, z.t_cc, 900) if m.nb and not z.unsafe else 0
+                if g <= 0:
+                    worst = _BIG
+                    break
+                s = (z.min_cc + z.hyst_cc - z.t_cc) * 900 // g + 1
+                if s > worst:
+                    worst = s if s < _BIG else _BIG
+        self.ready_s = worst
+
     # -- planning: when must the zones be ready -----------------------------------------
 
     def _plan(self):
@@ -258,7 +306,7 @@ class Thermal:
         learned = 1
         for z in self.zones:
             if z.preheat and z.valid:
-                cost += z.model.hold_w(z.t_cc, z.hold_cc)
+                cost += z.model.hold_w(z.t_cc, z.near_cc)
                 if not z.model.nb:
                     learned = 0   # no heat-up seen yet: its lead time would be a guess
         self.cost_w = cost
@@ -284,8 +332,11 @@ class Thermal:
 
     def _control(self, z, dt):
         want = self.session or self.demand_left > 0
+        near = 0
         if not want and z.preheat:
             want = self.want_in_s <= z.lead_min * 60
+            # Idle but wanted: the standby level once the heater is known (else held released).
+            near = 1 if want and self.wait_s and z.model.nb else 0
         z.want = 1 if want else 0
         if z.latched & F_OVERTEMP:
             z.mode = 4
@@ -293,6 +344,11 @@ class Thermal:
         elif z.unsafe:
             z.mode = 3
             d = z.failsafe
+        elif near:
+            if z.mode != 5:
+                z.mode = 5
+                z.i_u = z.model.hold_duty(z.t_cc, z.near_cc) * 1000
+            d = self._pi(z, z.near_cc, dt)
         elif want and not z.ready:
             z.mode = 1
             d = FULL
@@ -301,15 +357,16 @@ class Thermal:
                 z.mode = 2
                 z.i_u = z.model.hold_duty(z.t_cc, z.hold_cc) * 1000
             m = z.model
-            if not m.nb and m.samples > 2 * WIN and (m.samples // WIN) % 4 == 3:
+            if z.preheat and not m.nb and m.samples > 2 * WIN and (m.samples // WIN) % 4 == 3:
                 # Heater strength unknown (no heat-up seen): one window an hour at the held
                 # duty + 50 %, so that pre-heat can be planned at all.
                 d = z.i_u // 1000 + 500
                 if d > FULL:
                     d = FULL
             else:
-                # Until the model learned the heater, hold higher: its hold duty is a guess.
-                d = self._pi(z, z.hold_cc if m.nb else z.min_cc + z.hyst_cc - 50, dt)
+                # Until the model learned the heater, a pre-heated zone holds higher: its hold
+                # duty is a guess. (Zones heated only on demand learn nothing in sessions.)
+                d = self._pi(z, z.hold_cc + 90 if z.preheat and not m.nb else z.hold_cc, dt)
         else:
             if z.mode != 0:
                 z.mode = 0
@@ -327,7 +384,14 @@ class Thermal:
         z.duty = d
         m = z.model
         if m.add(z.t_cc, d, dt, self.session or z.fault or not z.valid) and z.valid:
-            lead = m.lead_min(z.t_cc, z.min_cc + z.hyst_cc + 20)
+            rel = z.min_cc + z.hyst_cc
+            if self.wait_s and m.nb:
+                # Lowest level still released within wait_s (a share of the predicted rise).
+                n = rel - m.gain_cc(z.t_cc, rel, self.wait_s) * self.near_pct // 100
+                z.near_cc = n if n < z.hold_cc else z.hold_cc
+            else:
+                z.near_cc = z.hold_cc
+            lead = m.lead_min(z.t_cc, z.near_cc + 20)
             if lead < LEAD_MAX_MIN:
                 lead = lead * (100 + self.lead_pct) // 100 + self.lead_add
             z.lead_min = lead if lead < LEAD_MAX_MIN else LEAD_MAX_MIN
@@ -384,26 +448,57 @@ class Thermal:
                     z.mws %= 3600000
         if self.session or self.tod_s < 0:
             return
+        if not self.heated:
+            for z in self.zones:
+                if z.preheat and z.duty:
+                    self.heated = 1
         lam = self.arrivals.rate_at(self.tod_s)
         x = lam * dt // 3600
         self.expect_u += x
-        if self.allowed & self.guards != self.guards:
+        if self.ready_s > self.wait_s:
+            # An arrival now would wait longer than allowed (with wait_s 0: charging held).
             self.risk_u += x
 
+    def _missed(self):
+        # A real miss that puts the past weeks over budget raises V at once (not at midnight):
+        # a cold spell that the model underrates must not cost a miss every morning.
+        if ((self.miss_m + 1000 * self.miss_day) * 1000
+                > (self.arr_m + 1000 * self.arr_day) * self.budget_pm):
+            self.value_wh += self.value_wh // 4 + 10
+            if self.value_wh > _V_MAX:
+                self.value_wh = _V_MAX
+
     def _new_day(self):
-        # Hold the expected share of arrivals met by held charge guards within the budget.
-        e = self.expect_u
+        # Hold the expected share of arrivals that wait too long within the budget, counted over
+        # the past weeks (decay 31/32 a day) rather than per day: misses are then spent on the
+        # cold spells, where holding costs most, and mild days do not talk V down to nothing.
+        self.risk_m = self.risk_m * 31 // 32 + self.risk_u // 1000
+        self.expect_m = self.expect_m * 31 // 32 + self.expect_u // 1000
+        self.arr_m = self.arr_m * 31 // 32 + self.arr_day * 1000
+        self.miss_m = self.miss_m * 31 // 32 + self.miss_day * 1000
+        took = self.risk_u > 0 or self.miss_day > 0
+        self.risk_u = 0
+        self.expect_u = 0
+        self.arr_day = 0
+        self.miss_day = 0
+        e = self.expect_m
+        # V moves only when it mattered: up after a day that took a risk while over budget, down
+        # after a day that cost heat while under; otherwise it stays put, so that it neither
+        # winds up while no risk is taken nor runs down on mild days.
         if e > 0 and self.arrivals.mature():
-            if self.risk_u > e // 1000 * self.budget_pm:
-                self.value_wh += self.value_wh // 4 + 10
+            # Over budget by the model's estimate or by the arrivals that really waited too long
+            # (the estimate misses what the model gets wrong; real misses are few and late).
+            if (self.risk_m * 1000 > e * self.budget_pm
+                    or self.miss_m * 1000 > self.arr_m * self.budget_pm):
+                if took:
+                    self.value_wh += self.value_wh // 8 + 5
                 if self.value_wh > _V_MAX:
                     self.value_wh = _V_MAX
-            else:
+            elif took or self.heated:
                 self.value_wh -= self.value_wh // 16
                 if self.value_wh < 1:
                     self.value_wh = 1
-        self.risk_u = 0
-        self.expect_u = 0
+        self.heated = 0
 
     # -- reports (allocate: call on change, not in a loop) ------------------------------
 

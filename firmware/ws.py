@@ -38,23 +38,23 @@ class Backoff:
         self.max_ms = max_ms
         if seed is None:
             seed = int.from_bytes(urandom(4), "little")
-        self._x = (seed & 0xFFFFFFFF) or 0x9E3779B9  # xorshift32 state, never 0
-        self._cap = min(base_ms, max_ms)
+        self.state = (seed & 0xFFFFFFFF) or 0x9E3779B9  # xorshift32 state, never 0
+        self.step = min(base_ms, max_ms)  # the cap of the next delay
 
     def next_ms(self):
-        cap = self._cap
+        cap = self.step
         if cap < self.max_ms:
-            self._cap = min(cap * 2, self.max_ms)
+            self.step = min(cap * 2, self.max_ms)
         half = cap // 2
-        x = self._x  # xorshift32 step
+        x = self.state  # xorshift32 step
         x ^= (x << 13) & 0xFFFFFFFF
         x ^= x >> 17
         x ^= (x << 5) & 0xFFFFFFFF
-        self._x = x
+        self.state = x
         return half + x % (cap - half + 1)
 
     def reset(self):
-        self._cap = min(self.base_ms, self.max_ms)
+        self.step = min(self.base_ms, self.max_ms)
 
 
 class Liveness:
@@ -72,33 +72,33 @@ class Liveness:
         self.reset(0)
 
     def reset(self, now_ms):
-        self._last = now_ms  # last frame received, or last ping sent
-        self._ping = None  # when the unanswered ping went out; None = no ping outstanding
+        self.time = now_ms  # last frame received, or last ping sent
+        self.ping = None  # when the unanswered ping went out; None = no ping outstanding
 
     def seen(self, now_ms):
-        self._last = now_ms
-        self._ping = None
+        self.time = now_ms
+        self.ping = None
 
     def due_ping(self, now_ms):
-        if self.ping_interval_ms <= 0 or self._ping is not None:
+        if self.ping_interval_ms <= 0 or self.ping is not None:
             return False
-        if ticks_diff(now_ms, self._last) >= self.ping_interval_ms:
-            self._ping = now_ms
-            self._last = now_ms
+        if ticks_diff(now_ms, self.time) >= self.ping_interval_ms:
+            self.ping = now_ms
+            self.time = now_ms
             return True
         return False
 
     def dead(self, now_ms):
-        return self._ping is not None and ticks_diff(now_ms, self._ping) >= self.timeout_ms
+        return self.ping is not None and ticks_diff(now_ms, self.ping) >= self.timeout_ms
 
     def wait_ms(self, now_ms):
         """How long the caller may sleep before due_ping or dead can change (>= 0)."""
         if self.ping_interval_ms <= 0:
             return 1000
-        if self._ping is not None:
-            w = self.timeout_ms - ticks_diff(now_ms, self._ping)
+        if self.ping is not None:
+            w = self.timeout_ms - ticks_diff(now_ms, self.ping)
         else:
-            w = self.ping_interval_ms - ticks_diff(now_ms, self._last)
+            w = self.ping_interval_ms - ticks_diff(now_ms, self.time)
         return w if w > 0 else 0
 
 
@@ -122,17 +122,17 @@ class WsClient:
         self.subprotocol = subprotocol
         self.ssl = ssl  # an ssl.SSLContext for wss://, or None for the default client context
         self.connect_timeout_ms = connect_timeout_ms
-        self.close_timeout_ms = 2000
         self.codec = WsCodec(max_frame)
         self.liveness = Liveness(ping_interval_ms, ping_timeout_ms)
         self.connected = False
         self.nodelay = False  # True once TCP_NODELAY was set on the socket
         self.error = None  # why the last connection ended (str)
-        self._s = None  # the asyncio Stream (reader and writer are one object in MicroPython)
-        self._ka = None  # keep-alive task
-        self._rx_task = None  # task inside recv_text, if any
-        self._tx_task = None  # task inside a socket write, if any
-        self._killed = False  # set when we cancel our own reader/writer to end the connection
+        # (attribute names MicroPython already holds: a new name is a qstr interned for good)
+        self.s = None  # the asyncio Stream (reader and writer are one object in MicroPython)
+        self.task = None  # keep-alive task
+        self.wait = None  # task inside recv(), if any
+        self.lock = None  # task inside a socket write, if any: other writers wait for it
+        self.done = False  # set when we cancel our own reader/writer to end the connection
         self._closing = 0  # close code we sent; 0 = we did not start the closing handshake
 
     def set_ping(self, ping_interval_ms, ping_timeout_ms=None):
@@ -144,28 +144,28 @@ class WsClient:
         # the opening handshake's code (ws_handshake.py) is loaded for each connect (lazy.py)
         await lazy.call("ws_handshake", "connect", self)
 
-    async def _send(self, frame):
+    async def send(self, frame):
         import asyncio  # not at the top: the pure parts of ws need no event loop
 
         # One write() per frame: the stream takes the whole buffer or queues all of it, so frames
         # from the keep-alive task and the application never interleave; one task drains the
-        # socket at a time (_tx_task), another waits its turn in steps of 5 ms (writes are few
+        # socket at a time (self.lock), another waits its turn in steps of 5 ms (writes are few
         # and short, and asyncio.Lock would cost a module of its own in RAM).
-        while self._tx_task is not None:
+        while self.lock is not None:
             await asyncio.sleep_ms(5)
-        if self._s is None:  # dropped while this task waited
+        if self.s is None:  # dropped while this task waited
             raise WsError("not connected")
-        self._tx_task = asyncio.current_task()
+        self.lock = asyncio.current_task()
         try:
-            self._s.write(frame)
-            await self._s.drain()
+            self.s.write(frame)
+            await self.s.drain()
         finally:
-            self._tx_task = None
+            self.lock = None
 
-    async def _flush(self):
+    async def flush(self):
         f = self.codec.pop_out()
         while f is not None:
-            await self._send(f)
+            await self.send(f)
             f = self.codec.pop_out()
 
     async def send_text(self, s):
@@ -174,34 +174,36 @@ class WsClient:
         if not self.connected or self.codec.state != _OPEN:
             raise WsError("not connected")
         try:
-            await self._send(self.codec.text(s))
+            await self.send(self.codec.text(s))
         except asyncio.CancelledError:
-            if self._killed:
+            if self.done:
                 raise WsError("link lost while sending: %s" % self.error)
             raise
         except OSError as e:
             self._drop("send failed: %r" % e)
             raise WsError("link lost while sending: %r" % e)
 
-    async def recv_text(self):
+    # recv_text and recv_raw hand out recv()'s coroutine itself (await them as usual): a wrapping
+    # coroutine would hold one more frame in the heap for as long as the link waits
+    def recv_text(self):
         """Next text message as a str; None once the link is closed, lost or dead."""
-        return await self._recv(False)
+        return self.recv(False)
 
-    async def recv_raw(self):
+    def recv_raw(self):
         """Next text message as a memoryview into the receive buffer: no copy (a 16 kB message
         needs no second 16 kB block, which a fragmented heap may not have) and no UTF-8 check.
         Valid only until the next recv call; rpc.parse (json.loads) takes it as it is."""
-        return await self._recv(True)
+        return self.recv(True)
 
-    async def _recv(self, raw):
+    async def recv(self, raw):
         import asyncio  # not at the top: the pure parts of ws need no event loop
 
         if not self.connected:
             return None
         c = self.codec
         c.raw = raw
-        s = self._s
-        self._rx_task = asyncio.current_task()
+        s = self.s
+        self.wait = asyncio.current_task()
         try:
             while True:
                 n = await s.readinto(c.rx_buf())
@@ -218,9 +220,9 @@ class WsClient:
                 if kind == _TEXT:
                     return ev[1]
                 if kind == _PING:
-                    await self._flush()
+                    await self.flush()
                 elif kind == _CLOSE:
-                    await self._flush()
+                    await self.flush()
                     if self._closing:
                         self._drop("closed by the client (%d)" % self._closing)
                     else:
@@ -228,21 +230,21 @@ class WsClient:
                     return None
                 elif kind == _ERROR:
                     try:
-                        await asyncio.wait_for_ms(self._flush(), 1000)
+                        await asyncio.wait_for_ms(self.flush(), 1000)
                     except Exception:
                         pass
                     self._drop("protocol error %d: %s" % ev[1])
                     raise WsError(ev[1][1], ev[1][0])
                 # PONG needs nothing beyond `seen`; BINARY is not OCPP-J and is ignored
         except asyncio.CancelledError:
-            if self._killed:
+            if self.done:
                 return None
             raise
         except OSError as e:
             self._drop("receive failed: %r" % e)
             return None
         finally:
-            self._rx_task = None
+            self.wait = None
 
     async def close(self, code=1000):
         # the closing handshake (ws_close.py, loaded for it); with no heap for that, just drop
@@ -255,10 +257,10 @@ class WsClient:
         import asyncio  # not at the top: the pure parts of ws need no event loop
 
         lv = self.liveness
-        while self._s is s and self.connected:
+        while self.s is s and self.connected:
             w = lv.wait_ms(ticks_ms())
             await asyncio.sleep_ms(w if w > 10 else 10)
-            if self._s is not s or not self.connected:
+            if self.s is not s or not self.connected:
                 return
             now = ticks_ms()
             if lv.dead(now):
@@ -266,7 +268,7 @@ class WsClient:
                 return
             if lv.due_ping(now):
                 try:
-                    await self._send(self.codec.ping())
+                    await self.send(self.codec.ping())
                 except Exception:
                     pass  # a dead link shows up as a missing pong
 
@@ -274,25 +276,25 @@ class WsClient:
         """End the connection now: close the socket, stop the reader/writer tasks we own."""
         import asyncio  # not at the top: the pure parts of ws need no event loop
 
-        if self.connected or self._s is not None:
+        if self.connected or self.s is not None:
             self.error = reason
         self.connected = False
         self.codec.state = _CLOSED
-        self._killed = True
+        self.done = True
         cur = None
         try:
             cur = asyncio.current_task()
         except Exception:
             pass
-        for t in (self._ka, self._rx_task, self._tx_task):
+        for t in (self.task, self.wait, self.lock):
             if t is not None and t is not cur:
                 try:
                     t.cancel()
                 except Exception:
                     pass
-        self._ka = None
-        s = self._s
-        self._s = None
+        self.task = None
+        s = self.s
+        self.s = None
         if s is not None:
             try:
                 s.s.close()

@@ -38,18 +38,12 @@ _CLOSE_1 = const(10)
 _CLOSE_CODE = const(11)
 _CLOSE_UTF8 = const(12)
 _TEXT_UTF8 = const(13)
-# The same by name, for the codec's users (ws_codec.TEXT, ws.OP_CLOSE...): looked up on demand,
-# so that the names are neither globals nor interned
-_NAMES = const("OP_CONT OP_TEXT OP_BINARY OP_CLOSE OP_PING OP_PONG TEXT BINARY CLOSE PING PONG ERROR "
-               "OPEN CLOSING CLOSED")
-_VALUES = const((0, 1, 2, 8, 9, 10, 1, 2, 8, 9, 10, 256, 0, 1, 2))
 
 
 def __getattr__(name):
-    names = _NAMES.split()
-    if name not in names:
-        raise AttributeError(name)
-    return _VALUES[names.index(name)]
+    # the constants above by name, for the codec's users (ws_codec.TEXT, ws.OP_CLOSE...): looked up
+    # in ws_fail.py, loaded for it, so that the names are neither globals nor interned for good
+    return lazy.call("ws_fail", "constant", name)
 
 
 class WsError(Exception):
@@ -106,11 +100,11 @@ class WsCodec:
 
     def __init__(self, max_frame=8192, rand=urandom):
         self.max_frame = max_frame
-        self._rand = rand
+        self.rand = rand
         # Preallocated so that receiving allocates nothing but the message handed out.
-        self._msg = bytearray(max_frame)  # reassembly of a (possibly fragmented) data message
+        self.buf = bytearray(max_frame)  # reassembly of a (possibly fragmented) data message
         self._ctl = bytearray(125)  # payload of one control frame
-        self._hdr = bytearray(14)
+        self.head = bytearray(14)  # a frame header, with the longest length
         self.reset()
 
     def reset(self):
@@ -118,39 +112,40 @@ class WsCodec:
         # no copy and no UTF-8 check; valid only until the next rx_buf()/feed(). json.loads takes it.
         self.raw = False
         self.state = _OPEN
-        self._out = []
-        self._mlen = 0  # bytes of the current data message received so far
+        # (attribute names MicroPython already holds: a new name is a qstr interned for good)
+        self.queue = []  # frames the codec answers with by itself (pong, close), for pop_out()
+        self.length = 0  # bytes of the current data message received so far
         self._frag = 0  # opcode of the fragmented message in progress; 0 = none
-        self._phase = 0  # 0: 2-byte header, 1: extended length, 2: payload
-        self._need = 2
-        self._got = 0
+        self.phase = 0  # 0: 2-byte header, 1: extended length, 2: payload
+        self._need = 2  # bytes this phase wants
+        self.pos = 0  # bytes of this phase received so far
 
     # ---- receiving
 
     def rx_buf(self):
         """Where the next received bytes go (exactly as many as the codec wants next)."""
         if self.state == _CLOSED:
-            return memoryview(self._hdr)[0:0]
-        if self._phase == 2:
-            if self._op >= _OP_CLOSE:
-                return memoryview(self._ctl)[self._got:self._need]
-            a = self._mlen + self._got
-            return memoryview(self._msg)[a:self._mlen + self._need]
-        if self._phase == 1:  # the extended length follows the 2 header bytes
-            return memoryview(self._hdr)[2 + self._got:2 + self._need]
-        return memoryview(self._hdr)[self._got:self._need]
+            return memoryview(self.head)[0:0]
+        if self.phase == 2:
+            if self.op >= _OP_CLOSE:
+                return memoryview(self._ctl)[self.pos:self._need]
+            a = self.length + self.pos
+            return memoryview(self.buf)[a:self.length + self._need]
+        if self.phase == 1:  # the extended length follows the 2 header bytes
+            return memoryview(self.head)[2 + self.pos:2 + self._need]
+        return memoryview(self.head)[self.pos:self._need]
 
     def rx_done(self, n):
         """`n` bytes were written to the last rx_buf(). Returns an event or None."""
         if self.state == _CLOSED or n <= 0:
             return None
-        self._got += n
-        if self._got < self._need:
+        self.pos += n
+        if self.pos < self._need:
             return None
-        h = self._hdr
-        if self._phase == 2:
-            return self._complete()
-        if self._phase == 1:
+        h = self.head
+        if self.phase == 2:
+            return self.done()
+        if self.phase == 1:
             if self._need == 2:
                 plen = (h[2] << 8) | h[3]
             else:
@@ -161,8 +156,8 @@ class WsCodec:
             b0 = h[0]
             b1 = h[1]
             op = b0 & 15
-            self._fin = b0 & 0x80
-            self._op = op
+            self.fin = b0 & 0x80
+            self.op = op
             if b0 & 0x70:
                 return self._fail(1002, _RSV)
             if b1 & 0x80:
@@ -170,7 +165,7 @@ class WsCodec:
             if op >= _OP_CLOSE:
                 if op > _OP_PONG:
                     return self._fail(1002, _OPCODE, op)
-                if not self._fin:
+                if not self.fin:
                     return self._fail(1002, _FRAG_CTL)
                 if (b1 & 127) > 125:
                     return self._fail(1002, _LONG_CTL)
@@ -183,21 +178,21 @@ class WsCodec:
                 return self._fail(1002, _IN_PROGRESS)
             plen = b1 & 127
             if plen >= 126:
-                self._phase = 1
+                self.phase = 1
                 self._need = 2 if plen == 126 else 8
-                self._got = 0
+                self.pos = 0
                 return None
         # the payload length is known
         m = self.max_frame
-        if self._op < _OP_CLOSE and self._mlen + plen > m:
-            if self._mlen:
-                return self._fail(1009, _TOO_BIG_MSG, self._mlen + plen, m)
+        if self.op < _OP_CLOSE and self.length + plen > m:
+            if self.length:
+                return self._fail(1009, _TOO_BIG_MSG, self.length + plen, m)
             return self._fail(1009, _TOO_BIG, plen, m)
-        self._phase = 2
+        self.phase = 2
         self._need = plen
-        self._got = 0
+        self.pos = 0
         if plen == 0:
-            return self._complete()
+            return self.done()
         return None
 
     def feed(self, data):
@@ -216,12 +211,12 @@ class WsCodec:
                 evs.append(ev)
         return evs
 
-    def _complete(self):
-        op = self._op
+    def done(self):
+        op = self.op
         n = self._need
-        self._phase = 0  # the next frame's header
+        self.phase = 0  # the next frame's header
         self._need = 2
-        self._got = 0
+        self.pos = 0
         if op == _OP_CLOSE:
             c = self._ctl
             if n == 0:
@@ -238,26 +233,26 @@ class WsCodec:
                 except UnicodeError:
                     return self._fail(1007, _CLOSE_UTF8)
             if self.state == _OPEN:
-                self._out.append(self.frame(_OP_CLOSE, b"" if code == 1005 else c[:2]))
+                self.queue.append(self.frame(_OP_CLOSE, b"" if code == 1005 else c[:2]))
             self.state = _CLOSED
             return (_CLOSE, (code, reason))
         if op > _OP_CLOSE:
             data = bytes(memoryview(self._ctl)[:n])
             if op == _OP_PING:
                 if self.state == _OPEN:
-                    self._out.append(self.frame(_OP_PONG, data))
+                    self.queue.append(self.frame(_OP_PONG, data))
                 return (_PING, data)
             return (_PONG, data)
-        self._mlen += n
-        if not self._fin:
+        self.length += n
+        if not self.fin:
             if op != _OP_CONT:
                 self._frag = op
             return None
         if op == _OP_CONT:
             op = self._frag
         self._frag = 0
-        mv = memoryview(self._msg)[:self._mlen]
-        self._mlen = 0
+        mv = memoryview(self.buf)[:self.length]
+        self.length = 0
         if op == _OP_TEXT:
             if self.raw:
                 return (_TEXT, mv)
@@ -272,20 +267,22 @@ class WsCodec:
         except MemoryError:
             return self._fail(1009, "no heap left for a %d-byte message" % len(mv))
 
-    def _fail(self, code, why, *args):
-        # "Fail the WebSocket connection" (RFC 6455 7.1.7): send a close frame, stop reading. `why`
-        # is one of the _TOP_BIT.. reasons with its arguments, or the text itself
+    def _fail(self, code, reason, *args):
+        # "Fail the WebSocket connection" (RFC 6455 7.1.7): send a close frame, stop reading.
+        # `reason` is one of the _TOP_BIT.. reasons with its arguments, or the text itself
         if self.state == _OPEN:
-            self._out.append(self._close_frame(code, ""))
+            self.queue.append(self._close_frame(code, ""))
         self.state = _CLOSED
-        self._mlen = 0
+        self.length = 0
         self._frag = 0
-        return (_ERROR, (code, why if type(why) is str else lazy.call("ws_fail", "reason", why, args)))
+        if type(reason) is not str:
+            reason = lazy.call("ws_fail", "reason", reason, args)
+        return (_ERROR, (code, reason))
 
     def pop_out(self):
         """Next frame the codec queued by itself (pong, close reply), or None."""
-        if self._out:
-            return self._out.pop(0)
+        if self.queue:
+            return self.queue.pop(0)
         return None
 
     # ---- sending
@@ -301,7 +298,7 @@ class WsCodec:
         a = 10 - len(h)  # where the header starts
         buf[a:10] = h
         if key is None:
-            key = self._rand(4)
+            key = self.rand(4)
         buf[10:14] = key
         mask(buf, 14, n, key)
         return memoryview(buf)[a:]

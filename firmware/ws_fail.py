@@ -1,5 +1,5 @@
-# The texts of ws_codec's reasons for refusing a frame (ws_codec._TOP_BIT..., in that order),
-# loaded only when one is needed (lazy.py).
+# The texts of ws_codec's reasons for refusing a frame (ws_codec._TOP_BIT..., in that order) and
+# ws_codec's constants by name (ws_codec.TEXT...), loaded only when one is needed (lazy.py).
 from micropython import const
 
 _TEXTS = const((
@@ -18,6 +18,19 @@ _TEXTS = const((
     "close reason is not valid UTF-8",
     "text message is not valid UTF-8",
 ))
+
+
+# ws_codec's opcodes, event kinds and states by name (the same numbers as its _OP_*, _TEXT.., _OPEN..)
+_NAMES = const("OP_CONT OP_TEXT OP_BINARY OP_CLOSE OP_PING OP_PONG TEXT BINARY CLOSE PING PONG ERROR "
+               "OPEN CLOSING CLOSED")
+_VALUES = const((0, 1, 2, 8, 9, 10, 1, 2, 8, 9, 10, 256, 0, 1, 2))
+
+
+def constant(name):
+    names = _NAMES.split()
+    if name not in names:
+        raise AttributeError(name)
+    return _VALUES[names.index(name)]
 
 
 def reason(why, args):

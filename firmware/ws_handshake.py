@@ -5,10 +5,11 @@ from os import urandom
 from time import ticks_ms
 from binascii import b2a_base64
 from hashlib import sha1
+from micropython import const
 import lazy
 from ws_codec import WsError
 
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_GUID = const(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")  # RFC 6455 1.3
 
 
 def _b64(data):
@@ -79,7 +80,7 @@ async def connect(c):
     # WsClient.connect for client `c`: socket, handshake, keep-alive task; raises WsError
     import asyncio
 
-    if c._s is not None:
+    if c.s is not None:
         c._drop("reconnecting")
     try:
         await asyncio.wait_for_ms(_open(c), c.connect_timeout_ms)
@@ -109,7 +110,7 @@ async def _open(c):
         s = (await asyncio.open_connection(c.host, c.port, ctx))[0]
     else:
         s = (await asyncio.open_connection(c.host, c.port))[0]
-    c._s = s
+    c.s = s
     # OCPP frames are small and latency matters more than packet count; Nagle would hold a
     # CALLRESULT back until the previous segment is acknowledged. IPPROTO_TCP=6, TCP_NODELAY=1
     # (numbers, as MicroPython's socket module does not export the names). The stream keeps
@@ -135,8 +136,8 @@ async def _open(c):
     check_response(head, key, c.subprotocol)
     c.codec.reset()
     c.liveness.reset(ticks_ms())
-    c._killed = False
+    c.done = False
     c._closing = 0
     c.error = None
     c.connected = True
-    c._ka = asyncio.create_task(c._keepalive(s))
+    c.task = asyncio.create_task(c._keepalive(s))

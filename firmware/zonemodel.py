@@ -138,6 +138,12 @@ class ZoneModel:
         d = l_h * FULL // self.b
         return d if d < FULL else FULL
 
+    def gain_cc(self, t_now, t_at, secs):
+        # Rise (cc) at full duty over secs (short: linear) starting from t_at (cc), the loss taken
+        # from the last window at t_now; 0 when the heater cannot win against the loss.
+        g = self.b - self.l0 - self.a * (t_at - t_now) // 10000
+        return g * secs // (WIN * 60) if g > 0 else 0
+
     def hold_w(self, t_now, t_hold):
         return self.heater_w * self.hold_duty(t_now, t_hold) // FULL
 
@@ -180,7 +186,7 @@ class Zone:
         self.ready = 0            # interlock: 1 = this zone allows its guarded output
         self.duty = 0             # commanded duty, per mille (0/1000 for relay outputs)
         self.want = 0             # 1 = heating to / holding the operating temperature
-        self.mode = 0             # 0 floor, 1 heat-up, 2 hold, 3 fail-safe, 4 over-temp off
+        self.mode = 0             # 0 floor, 1 heat-up, 2 hold, 3 fail-safe, 4 over-temp off, 5 standby
         self.i_u = 0              # PI integral, micro-duty (duty x 1000)
         self.dis_ms = 0           # sensors disagree for this long
         self.relay_on = 0
@@ -193,4 +199,5 @@ class Zone:
         self.mws = 0              # remainder, mW s (mJ)
         tau_min = float(zc.get("tau_min", g["tau_min"]))
         self.model = ZoneModel(self.heater_w, tau_min, float(zc.get("heat_k_min", g["heat_k_min"])))
-        self.lead_min = 0         # estimated minutes to reach min + hyst at full power
+        self.lead_min = 0         # estimated minutes to reach the standby level at full power
+        self.near_cc = self.hold_cc  # standby level while idle but wanted (see Thermal wait_s)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -70,7 +71,8 @@ class BackendProc:
     """A `frostgrid backend` subprocess and a REST client for it."""
 
     def __init__(self, db_url: str, host: str = "127.0.0.1", cwd: Path | str | None = None,
-                 env: dict[str, str] | None = None, echo: bool = False) -> None:
+                 env: dict[str, str] | None = None, echo: bool = False,
+                 args: list[str] | None = None) -> None:
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("tests run the backend on loopback only")
         self.db_url = db_url
@@ -78,6 +80,7 @@ class BackendProc:
         self.cwd = Path(cwd) if cwd else None
         self.env = env
         self.echo = echo
+        self.args = list(args or [])  # more `frostgrid backend` options, e.g. ["--heartbeat", "2"]
         self.port = 0  # OCPP port; 0 until the first start picked one
         self.http_port = 0
         self.ocpp_url = ""  # e.g. ws://127.0.0.1:P/ocpp (station id appended by devices)
@@ -87,12 +90,15 @@ class BackendProc:
         self._proc: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
         self._http: httpx.Client | None = None
+        # The REST API needs credentials: the backend registers this admin token at start.
+        self.admin_token = (env or {}).get("FROSTGRID_ADMIN_TOKEN") or "fgt_" + secrets.token_urlsafe(24)
 
     # --- process --------------------------------------------------------------------------------
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(self.env or {})
         env["PYTHONUNBUFFERED"] = "1"
+        env["FROSTGRID_ADMIN_TOKEN"] = self.admin_token
         env.pop("FROSTGRID_DB", None)
         return env
 
@@ -101,7 +107,7 @@ class BackendProc:
         if self.running:
             raise RuntimeError("backend already running")
         cmd = [frostgrid_binary(), "backend", "--host", self.host, "--port", str(self.port),
-               "--http-port", str(self.http_port), "--db", self.db_url]
+               "--http-port", str(self.http_port), "--db", self.db_url, *self.args]
         with self._cond:
             self.lines.append(f"#HIL start {' '.join(cmd)}")
             n0 = len(self.lines)
@@ -137,7 +143,8 @@ class BackendProc:
         self.port = int(ocpp.group(3))
         self.api_url = api.group(1) if api.group(1).endswith("/") else api.group(1) + "/"
         self.http_port = int(api.group(3))
-        self._http = httpx.Client(base_url=self.api_url, timeout=15)
+        self._http = httpx.Client(base_url=self.api_url, timeout=15,
+                                  headers={"Authorization": f"Bearer {self.admin_token}"})
         wait_until(self._healthy, timeout=max(5.0, deadline - time.monotonic()), what="backend API")
         return self
 
@@ -245,13 +252,13 @@ class BackendProc:
         self.cli("station", "add", station_id, "--password", password)
 
     def add_token(self, id_tag: str) -> None:
-        """Register an accepted RFID token (REST `id-tokens` when running, else `frostgrid token add`)."""
+        """Register an accepted RFID token (REST `id-tokens` when running, else `frostgrid idtag add`)."""
         if self.running:
             r = self.post("id-tokens", {"id_tag": id_tag, "status": "Accepted"})
             if r.status_code in (200, 201, 409):
                 return
             raise RuntimeError(f"POST /id-tokens {id_tag}: {r.status_code} {r.text}")
-        self.cli("token", "add", id_tag)
+        self.cli("idtag", "add", id_tag)
 
     def stations(self) -> list[dict[str, Any]]:
         """GET /stations."""

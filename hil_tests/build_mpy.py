@@ -36,8 +36,11 @@ def firmware_sources(src: Path = FIRMWARE_DIR) -> list[Path]:
     return out
 
 
-def build(src: Path = FIRMWARE_DIR, dst: Path = MPY_DIR) -> Path:
-    """Compile `src` into a fresh `dst`; return `dst`. Raises RuntimeError on a compile error."""
+def build(src: Path = FIRMWARE_DIR, dst: Path = MPY_DIR, march: str | None = None) -> Path:
+    """Compile `src` into a fresh `dst`; return `dst`. Raises RuntimeError on a compile error.
+
+    `march` (e.g. "xtensawin" for an ESP32) is passed to mpy-cross as `-march=`; None builds the
+    portable bytecode the unix port runs (installer/build.py uses both)."""
     if not (src / "main.py").exists():
         raise RuntimeError(f"{src / 'main.py'} missing: no firmware to build")
     if dst.exists():
@@ -48,7 +51,8 @@ def build(src: Path = FIRMWARE_DIR, dst: Path = MPY_DIR) -> Path:
     for rel in firmware_sources(src):
         out = dst / rel.with_suffix(".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run([cross, "-O3", "-s", rel.stem, "-o", str(out), str(src / rel)],
+        proc = subprocess.run([cross, "-O3", *([f"-march={march}"] if march else []),
+                               "-s", rel.stem, "-o", str(out), str(src / rel)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             errors.append(f"{rel}: {proc.stderr.strip() or proc.stdout.strip()}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import secrets
 import signal
 import threading
 import time
@@ -22,14 +23,18 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from hil_tests import build_mpy
 from hil_tests.backend_proc import BackendProc, sqlite_url
-from hil_tests.dut import Dut, station_json
+from hil_tests.dut import DEFAULT_HEAP, FIRMWARE_DIR, Dut, station_json
 from hil_tests.plant import Ev, StationPlant, ThreadedPlant
+from ocpp_backend.dashboard import demo_position
 
 DEMO_TAG = "DEMO-CARD"
-# The demo shows behaviour, not the memory budget (tests and `make bench-firmware` hold that line),
-# so its firmware processes get room to spare.
-FLEET_HEAP = "256k"
+# The heap of each firmware process in `make demo` and `frostgrid sim`: the one every HIL test runs
+# the firmware with (hil_tests.dut.DEFAULT_HEAP), with the firmware precompiled as there and on a
+# board, so the fleet shows the firmware as tested, not with room it will not have on a board
+# (`make bench-firmware` measures how little it needs).
+FLEET_HEAP = DEFAULT_HEAP
 DEMO_PASSWORD = "frostgrid-demo"
 # Settings a fleet station starts with (written once to its config.json).
 FLEET_CONFIG = {"MeterValueSampleInterval": 10, "HeartbeatInterval": 60}
@@ -108,10 +113,11 @@ def plant_status(p: StationPlant) -> str:
 class BackendView:
     """Polls the backend's REST API in a thread (stations and active transactions) for the table."""
 
-    def __init__(self, api_url: str, interval_s: float = 1.0) -> None:
+    def __init__(self, api_url: str, interval_s: float = 1.0, api_token: str | None = None) -> None:
         import httpx
 
-        self._http = httpx.Client(base_url=api_url, timeout=3)
+        headers = {"Authorization": f"Bearer {api_token}"} if api_token else None
+        self._http = httpx.Client(base_url=api_url, timeout=3, headers=headers)
         self.interval_s = interval_s
         self.stations: dict[str, dict[str, Any]] = {}
         self.active_tx: dict[str, dict[str, Any]] = {}
@@ -150,7 +156,7 @@ class Fleet:
         self.passwords = password if isinstance(password, dict) else {i: password for i in station_ids}
         self.data_dir = Path(data_dir)
         self.heap = heap
-        self.fw_dir = fw_dir
+        self.fw_dir = fw_dir  # None: the mpy-cross build made at start(), as the HIL tests run it
         self.tag = tag
         self.schedule = schedule or Schedule()
         self.rng = random.Random(seed)
@@ -161,6 +167,8 @@ class Fleet:
 
     def start(self) -> None:
         """Start the plant and every firmware process."""
+        if self.fw_dir is None:  # what a board runs (and FLEET_HEAP is measured for): .mpy files
+            self.fw_dir = build_mpy.build(FIRMWARE_DIR, self.data_dir / "firmware_mpy")
         self.plant = ThreadedPlant()
         now = time.monotonic()
         for sid in self.station_ids:
@@ -250,13 +258,14 @@ def run_sim(backend_url: str, stations: int = 10, password: str = DEMO_PASSWORD,
             data_dir: Path | str = "demo_run", heap: str | int = FLEET_HEAP, *,
             duration_s: float | None = None, api_url: str | None = None, station_ids: list[str] | None = None,
             fw_dir: Path | str | None = None, tag: str = DEMO_TAG, schedule: Schedule | None = None,
-            seed: int | None = None, console: Console | None = None, live: bool = True) -> dict[str, Any]:
+            seed: int | None = None, console: Console | None = None, live: bool = True,
+            api_token: str | None = None) -> dict[str, Any]:
     """Run `stations` simulated stations against `backend_url` (`ws://H:P/ocpp`) until Ctrl-C or
     `duration_s`; show a live table; return `Fleet.summary()`. The stations must be registered."""
     ids = station_ids or fleet_ids(stations)
     console = console or Console()
     fleet = Fleet(backend_url, ids, password, data_dir, heap, fw_dir, tag, schedule, seed)
-    view = BackendView(api_url) if api_url else None
+    view = BackendView(api_url, api_token=api_token) if api_url else None
     deadline = time.monotonic() + duration_s if duration_s is not None else None
     with _sigterm_as_ctrl_c():
         try:
@@ -285,22 +294,32 @@ def run_demo(stations: int = 10, data_dir: Path | str = "demo_run", duration_s: 
     console = console or Console()
     data = Path(data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
-    backend = BackendProc(sqlite_url(data / "frostgrid.db"), cwd=data)
+    # Demo logins, printed below: an admin (created by the backend at start) and an operator.
+    admin_password, operator_password = secrets.token_urlsafe(9), secrets.token_urlsafe(9)
+    backend = BackendProc(sqlite_url(data / "frostgrid.db"), cwd=data,
+                          env={"FROSTGRID_ADMIN_USER": "admin", "FROSTGRID_ADMIN_PASSWORD": admin_password})
     ids = fleet_ids(stations)
     with _sigterm_as_ctrl_c():
         try:
             backend.start()
             known = {s["id"] for s in backend.stations()}
-            for sid in ids:
-                if sid not in known:
-                    backend.add_station(sid, password)
+            for i, sid in enumerate(ids):
+                if sid not in known:  # placed around Harbin for the dashboard's map
+                    backend.post("stations", {"id": sid, "password": password,
+                                              **demo_position(i)}).raise_for_status()
             backend.add_token(tag)
+            backend.http.delete("users/operator")
+            backend.post("users", {"username": "operator", "password": operator_password,
+                                   "role": "operator"}).raise_for_status()
             console.print(f"[bold]Frostgrid demo[/]: {stations} stations, card {tag!r}")
+            console.print(f"Log in as admin / {admin_password}  or  operator / {operator_password}")
+            console.print(f"Dashboard: {backend.api_url.split('/api/')[0]}/ui/")
             console.print(f"API:  {backend.api_url}  (OpenAPI: {backend.api_url.split('/api/')[0]}/docs)")
             console.print(f"OCPP: {backend.ocpp_url}/{{station_id}}")
             console.print("Ctrl-C stops everything.")
             return run_sim(backend.ocpp_url, stations, password, data, heap, duration_s=duration_s,
-                           api_url=backend.api_url, station_ids=ids, fw_dir=fw_dir, tag=tag,
+                           api_url=backend.api_url, api_token=backend.admin_token, station_ids=ids,
+                           fw_dir=fw_dir, tag=tag,
                            schedule=schedule, seed=seed, console=console)
         except KeyboardInterrupt:
             console.print("stopped")

@@ -23,7 +23,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hil_tests.plant_cold import ColdPlant, MeterBus
 
 # Largest integration step: the taper and cold derating change with state of charge within a step.
 _MAX_STEP_S = 1.0
@@ -92,11 +95,15 @@ class StationPlant:
         self.link_up = False  # a controller is connected to this station's plant link
         self.power_w = 0.0
         self._energy_wh = 0.0  # the meter register, exact; the firmware reads whole Wh
+        self._export_wh = 0.0  # the meter's export register (discharge), exact
+        self.limit_w: float | None = None  # the firmware's power limit (`set` limit_w); None = never sent
         self._tags: deque[str] = deque()
         self.fw_events: list[tuple[str, Any]] = []  # `event` ops from the firmware
         self.history: list[tuple[float, str, int]] = []  # (plant time s, what happened, register Wh)
         self.violations: list[str] = []  # unsafe commands seen, e.g. contactor closed without an EV ready
         self.requests = 0
+        self.cold: ColdPlant | None = None  # heated zones and thermistors (plant_cold.py), or none
+        self.meter_bus: MeterBus | None = None  # the RS-485 meter (plant_cold.py), or none
         self._clock = clock
         self._t = clock() if clock else 0.0
         self._lock = lock or threading.RLock()
@@ -122,15 +129,18 @@ class StationPlant:
                 if h <= 0.0:
                     break
                 e = self.power_w * h / _SECONDS_PER_HOUR
-                self._energy_wh += e
-                if self.ev is not None and e > 0.0:
-                    self.ev.absorb(e)
+                if e >= 0.0:
+                    self._energy_wh += e
+                else:
+                    self._export_wh -= e
+                if self.ev is not None and e != 0.0:
+                    ev_bidir.transfer(self.ev, e)
                 remaining -= h
 
     def _power_now(self) -> float:
         if not self.contactor or self.cp_state() not in ("C", "D") or self.ev is None:
             return 0.0
-        return min(self.evse_max_power_w, self.ev.acceptance_w())
+        return ev_bidir.power_w(self.ev, self.limit_w, self.evse_max_power_w)
 
     def advance_to(self, t_s: float) -> None:
         """Advance to absolute plant time `t_s` (no-op if it lies in the past)."""
@@ -144,12 +154,19 @@ class StationPlant:
 
     def _note(self, what: str) -> None:
         self.history.append((self._t, what, self.energy_wh))
+        if self.cold is not None and what.startswith("contactor"):
+            self.cold.marks.append((what, self.cold.t_s, self.cold.temps_c))
 
     # --- what the meter and the pilot show ------------------------------------------------------
     @property
     def energy_wh(self) -> int:
         """Meter register in whole Wh (what the firmware reads), truncated like a real register."""
         return int(self._energy_wh)
+
+    @property
+    def export_wh(self) -> int:
+        """Export (discharge) register in whole Wh."""
+        return int(self._export_wh)
 
     @property
     def energy_exact_wh(self) -> float:
@@ -228,18 +245,49 @@ class StationPlant:
             self._note(f"fault {int(on)}")
         return self
 
+    def attach_cold(self, cold: ColdPlant) -> StationPlant:
+        """Give the station heated zones with thermistors (docs/interfaces.md §1.3)."""
+        with self._lock:
+            self._catch_up()
+            self.cold = cold
+        return self
+
+    def attach_meter(self, bus: MeterBus) -> StationPlant:
+        """Put a Modbus RTU meter on the station's RS-485 bus, reading this plant's register."""
+        with self._lock:
+            self._catch_up()
+            self.meter_bus = bus
+            bus.update(self.energy_wh, self.power_w)
+        return self
+
     # --- the firmware's side --------------------------------------------------------------------
     def on_get(self, wall_s: float) -> dict[str, Any]:
-        """Answer a `get`: pilot state, meter, one pending card, plant time."""
+        """Answer a `get`: pilot state, meter, one pending card, plant time (+ thermistors)."""
         with self._lock:
             self._catch_up()
             self.requests += 1
             tag = self._tags.popleft() if self._tags else None
-            return {"cp": self.cp_state(), "energy_wh": self.energy_wh, "power_w": int(round(self.power_w)),
-                    "tag": tag, "t": int(wall_s)}
+            reply = {"cp": self.cp_state(), "energy_wh": self.energy_wh, "power_w": int(round(self.power_w)),
+                     "tag": tag, "t": int(wall_s), "export_wh": self.export_wh,
+                     "soc": int(self.ev.soc_pct) if self.ev else -1, "v2g": ev_bidir.can_discharge(self.ev)}
+            if self.cold is not None:
+                self.cold.poll(self._t, charging=self.power_w > 0.0)
+                reply["adc"] = self.cold.counts()
+                reply["tms"] = self.cold.tms()
+                reply["tod"] = self.cold.tod_s()
+            return reply
+
+    def on_rs485(self, data: bytes) -> bytes | None:
+        """Bytes from the firmware's RS-485 bus; the meter's reply bytes (None: silence)."""
+        with self._lock:
+            self._catch_up()
+            if self.meter_bus is None:
+                return None
+            self.meter_bus.update(self.energy_wh, self.power_w)
+            return self.meter_bus.feed(data)
 
     def on_set(self, req: dict[str, Any]) -> None:
-        """Apply a `set`: contactor and/or cable lock."""
+        """Apply a `set`: contactor, cable lock, power limit (W, negative: discharge), heaters."""
         with self._lock:
             self._catch_up()
             self.requests += 1
@@ -254,6 +302,11 @@ class StationPlant:
                     self.contactor = False
                     self._note("contactor_open")
                 self.power_w = self._power_now()
+            if "limit_w" in req:
+                self.limit_w = float(req["limit_w"])
+                self.power_w = self._power_now()
+            if "heat" in req and self.cold is not None:
+                self.cold.set_heaters([int(d) for d in req["heat"]])
             if "lock" in req:
                 locked = bool(req["lock"])
                 if locked != self.lock_engaged:
@@ -379,6 +432,11 @@ class PlantServer:
                     req = json.loads(line)
                     if not isinstance(req, dict):
                         raise ValueError("request is not an object")
+                    if req.get("op") == "hello" and req.get("bus") == "rs485":
+                        writer.write(b'{"ok":1}\n')
+                        await writer.drain()
+                        await self._serve_rs485(str(req["id"]), reader, writer)
+                        return
                     reply, sid = self._handle(req, sid, writer)
                 except (ValueError, KeyError, TypeError) as e:
                     self.bad_requests.append(f"{sid}: {line[:200]!r}: {e}")
@@ -397,6 +455,19 @@ class PlantServer:
                 if mine:
                     self.station(sid).on_link(False)
             writer.close()
+
+    async def _serve_rs485(self, sid: str, reader: asyncio.StreamReader,
+                           writer: asyncio.StreamWriter) -> None:
+        # raw Modbus RTU bytes both ways, as on the wire (§1.3); the meter answers what is addressed to it
+        st = self.station(sid)
+        while True:
+            data = await reader.read(512)
+            if not data:
+                return
+            reply = st.on_rs485(data)
+            if reply:
+                writer.write(reply)
+                await writer.drain()
 
     def _handle(self, req: dict[str, Any], sid: str | None,
                 writer: asyncio.StreamWriter) -> tuple[dict[str, Any], str | None]:
@@ -454,3 +525,7 @@ class ThreadedPlant:
             with contextlib.suppress(Exception):
                 self._loop.run(self.server.stop(), timeout=5)
             self._loop.stop()
+
+
+# the EV's power and energy path (bidirectional EVs, cold losses); it builds on Ev above
+from hil_tests import ev_bidir  # noqa: E402

@@ -304,6 +304,7 @@ while True:
     elif op == "R":
         gc.collect()
         w(json.dumps({"hist": ctl.arrivals.to_bytes().hex(), "value_wh": ctl.value_wh,
+                      "risk_m": ctl.risk_m, "expect_m": ctl.expect_m,
                       "energy_wh": ctl.energy_wh(), "models": ctl.models(),
                       "alarms": ctl.alarms(), "reason": ctl.reason(), "heap_total": gc.mem_alloc(),
                       "heap_free": gc.mem_free()}) + "\n")
@@ -356,11 +357,12 @@ class FirmwareThermal:
         return json.loads(out)
 
     def step(self, k: int, t_s: float, tod_s: int, plant: ThermalPlant, demand: bool,
-             session: bool, charging: bool = False) -> tuple[bool, list[float]]:
+             session: bool, charging: bool = False, dt_s: float = 60.0) -> tuple[bool, list[float]]:
         """One controller step: raw counts in, (charging allowed, heater duties 0..1) out.
 
         demand: an EV arrived (plug-in) since the last step; session: an EV is plugged in, waiting
-        or charging; charging is not needed by the firmware (it sees sessions, not the plant).
+        or charging; charging and dt_s are not needed by the firmware (it sees sessions, not the
+        plant, and takes the step length from its own clock).
         """
         counts = plant.counts()
         now_ms = int(t_s * 1000) & 0x3FFFFFFF

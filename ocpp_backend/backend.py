@@ -12,10 +12,12 @@ from types import TracebackType
 import uvicorn
 
 from ocpp_backend.api import create_app
-from ocpp_backend.bus import Bus, InProcessBus
+from ocpp_backend.bus import Bus
+from ocpp_backend.bus_mqtt import MqttBus, bus_from_env
 from ocpp_backend.csms.schemas import warm_schema_cache
 from ocpp_backend.csms.server import OcppServer
 from ocpp_backend.db import Database
+from ocpp_backend.dispatch.service import Dispatcher
 from ocpp_backend.services import Services
 from ocpp_backend.settings import Settings
 
@@ -39,8 +41,10 @@ class Backend:
     def __init__(self, settings: Settings, bus: Bus | None = None) -> None:
         self.settings = settings
         self.db = Database(settings.db_url)
-        self.bus = bus or InProcessBus()
+        self.bus = bus or bus_from_env()
         self.services = Services.build(settings, self.db, self.bus)
+        self.dispatcher = Dispatcher(self.services)  # V2G fleet dispatch (tests may tune it before start)
+        self.services.metrics.watch_engine(self.db.engine)
         self.ocpp = OcppServer(self.services)
         self.app = create_app(self.services, self.ocpp)
         self.ocpp_port: int | None = None
@@ -66,13 +70,29 @@ class Backend:
     async def start(self) -> None:
         """Upgrade the store, load the OCPP schemas, start the meter writer and both servers."""
         await self.db.upgrade()
+        if isinstance(self.bus, MqttBus):
+            await self.bus.start()  # FROSTGRID_BUS_URL: events and commands between processes
         await self.services.registry.reset_connections()
+        await self._bootstrap_access()
         count = warm_schema_cache()
         LOG.info("loaded %d OCPP 1.6 schemas", count)
         await self.services.start()
+        self.app.state.dispatcher = self.dispatcher  # set here: tests may swap the dispatcher first
+        await self.dispatcher.start()
         self.ocpp_port = await self.ocpp.start(self.settings.host, self.settings.ocpp_port)
         if self.settings.http_port is not None:
             await self._start_http()
+
+    async def _bootstrap_access(self) -> None:
+        """Create the admin user / admin API token given in the settings (env), so that a fresh
+        install, ``make demo`` and test rigs can log in (docs/interfaces.md, "Operator API access")."""
+        from ocpp_backend.users import BOOTSTRAP_TOKEN_NAME
+
+        access, settings = self.services.access, self.settings
+        if settings.admin_password:
+            await access.ensure_user(settings.admin_user, settings.admin_password, "admin")
+        if settings.admin_token:
+            await access.ensure_token(settings.admin_token, "admin", BOOTSTRAP_TOKEN_NAME)
 
     async def _start_http(self) -> None:
         sock = socket.socket(socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET)
@@ -82,7 +102,12 @@ class Backend:
         sock.setblocking(False)
         self.http_port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self.app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=5
+            self.app,
+            log_level="warning",
+            log_config=None,  # uvicorn's lines go through our handlers (text or JSON, logging_setup.py)
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=5,
         )
         self._http = _EmbeddedUvicorn(config)
         self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]), name="http-api")
@@ -100,6 +125,7 @@ class Backend:
             self._http.should_exit = True
             await self._http_task
             self._http = self._http_task = None
+        await self.dispatcher.stop()
         await self.services.stop()
         await self.bus.close()
         await self.db.close()

@@ -9,7 +9,9 @@ Event kinds published by the backend (``Event.data`` in brackets):
 
 - ``station.connected`` / ``station.disconnected`` / ``station.removed`` ({})
 - ``station.boot`` ({vendor, model, serial_number, firmware_version})
-- ``connector.status`` ({connector_id, status, error_code, info, vendor_error_code})
+- ``connector.status`` ({connector_id, status, error_code, info, vendor_id, vendor_error_code})
+- ``alarm.raised`` / ``alarm.cleared`` / ``alarm.acked`` ({id, kind, severity, connector_id, message,
+  raised_at, cleared_at, clear_reason, acked_by, comment}; see ``services/alarms.py``)
 - ``meter.readings`` ({connector_id, transaction_id, readings: [{timestamp, measurand, phase,
   location, context, unit, value}]})
 - ``session.started`` / ``session.stopped`` ({transaction_id, connector_id, id_tag, meter_start_wh,

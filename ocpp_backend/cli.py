@@ -37,9 +37,9 @@ app = typer.Typer(
     add_completion=False,
 )
 station_app = typer.Typer(help="Register, list and remove charging stations.", no_args_is_help=True)
-token_app = typer.Typer(help="Register and list id tokens (RFID cards).", no_args_is_help=True)
+idtag_app = typer.Typer(help="Register and list id tags (RFID cards).", no_args_is_help=True)
 app.add_typer(station_app, name="station")
-app.add_typer(token_app, name="token")
+app.add_typer(idtag_app, name="idtag")
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # error lines stay whole (greppable)
@@ -113,6 +113,21 @@ def backend(
         bool, typer.Option(help="Authorize id tags that are not registered.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="Log level (DEBUG, INFO, WARNING, ERROR).")] = "WARNING",
+    offline_alarm_heartbeats: Annotated[
+        float,
+        typer.Option(
+            help="Offline alarm after this many heartbeat intervals unconnected.",
+            min=0,
+            envvar="FROSTGRID_ALARM_OFFLINE_HEARTBEATS",
+        ),
+    ] = 3.0,
+    log_json: Annotated[
+        bool | None,
+        typer.Option(
+            "--log-json/--log-text",
+            help="One JSON object per log line, with station_id (default: $FROSTGRID_LOG_JSON, else text).",
+        ),
+    ] = None,
 ) -> None:
     """Run the central system: OCPP 1.6J over WebSocket and the REST API, until SIGINT/SIGTERM."""
     from ocpp_backend.backend import Backend
@@ -120,9 +135,9 @@ def backend(
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
         raise _fail(f"unknown log level {log_level!r}")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The ocpp library logs every frame at INFO.
-    logging.getLogger("ocpp").setLevel(max(level, logging.WARNING))
+    from ocpp_backend.logging_setup import configure_logging, json_logs_from_env
+
+    configure_logging(level, json_logs_from_env() if log_json is None else log_json)
     settings = Settings(
         db_url=db or default_db_url(),
         host=host,
@@ -131,6 +146,7 @@ def backend(
         heartbeat_s=heartbeat,
         command_timeout_s=command_timeout,
         accept_unknown_tags=accept_unknown_tags,
+        alarm_offline_heartbeats=offline_alarm_heartbeats,
     )
 
     async def run() -> None:
@@ -144,7 +160,7 @@ def backend(
             loop.add_signal_handler(sig, stop.set)
         try:
             await server.start()
-        except DB_ERRORS as error:
+        except (*DB_ERRORS, ValueError) as error:  # ValueError: a bad bootstrap admin password
             await server.stop()
             raise _fail(f"cannot start: {_first_line(error)}") from None
         print(f"OCPP: ws://{host}:{server.ocpp_port}/ocpp/{{station_id}}", flush=True)
@@ -169,12 +185,14 @@ def station_add(
     station_id: Annotated[str, typer.Argument(metavar="ID", help="Charge point identity, e.g. FG-0001.")],
     password: Annotated[str, typer.Option("--password", "-p", help="Basic-auth password of the station.")],
     db: DbOption = None,
+    lat: Annotated[float | None, typer.Option("--lat", help="Latitude (WGS 84 degrees), map.")] = None,
+    lon: Annotated[float | None, typer.Option("--lon", help="Longitude (WGS 84 degrees), map.")] = None,
 ) -> None:
-    """Register a station with its password (stored hashed)."""
+    """Register a station with its password (stored hashed) and, optionally, where it stands."""
     from ocpp_backend.services.registry import StationExists
 
     async def work(services: Any) -> None:
-        await services.registry.add(station_id, password)
+        await services.registry.add(station_id, password, lat, lon)
 
     try:
         _with_services(db, work)
@@ -230,8 +248,8 @@ def station_remove(
 # -- id tokens -----------------------------------------------------------------------------------
 
 
-@token_app.command("add")
-def token_add(
+@idtag_app.command("add")
+def idtag_add(
     id_tag: Annotated[str, typer.Argument(metavar="TAG", help="The idTag (1-20 characters).")],
     status: Annotated[str, typer.Option(help="Accepted, Blocked, Expired or Invalid.")] = "Accepted",
     expiry: Annotated[
@@ -259,8 +277,8 @@ def token_add(
     console.print(f"id token [bold]{id_tag}[/]: {status}")
 
 
-@token_app.command("list")
-def token_list(db: DbOption = None) -> None:
+@idtag_app.command("list")
+def idtag_list(db: DbOption = None) -> None:
     """List registered id tokens."""
 
     async def work(services: Any) -> list[Any]:
@@ -305,10 +323,15 @@ def sim(
     data_dir: Annotated[str, typer.Option(help="Where each station's data directory is made.")] = (
         "./frostgrid-sim"
     ),
-    heap: Annotated[str, typer.Option(help="MicroPython heap size of each firmware process.")] = "128k",
+    heap: Annotated[
+        str | None,
+        typer.Option(help="MicroPython heap size of each firmware process (default: as in make demo)."),
+    ] = None,
 ) -> None:
     """Run N firmware processes (MicroPython) with their plant models against a backend."""
     fleet = _fleet()
+    if heap is None:
+        heap = fleet.FLEET_HEAP  # one value for `frostgrid sim` and `make demo` (hil_tests/fleet.py)
     if password is None:
         password = getattr(fleet, "DEMO_PASSWORD", "frostgrid")
     _exit_code(
@@ -328,6 +351,15 @@ def demo(
     """The README demo: a backend, N stations in MicroPython, sessions on a schedule, a live table."""
     fleet = _fleet()
     _exit_code(fleet.run_demo(stations=stations, data_dir=data_dir))
+
+
+from ocpp_backend.access_cli import token_app, user_app  # noqa: E402 - commands of their own module
+
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(importlib.import_module("installer.cli").device_app, name="device")  # installer tooling
+app.add_typer(importlib.import_module("gateway.cli").gateway_app, name="gateway")  # grid dispatch gateway
+app.add_typer(importlib.import_module("gateway.cli").dispatch_app, name="dispatch")  # V2G dispatch
 
 
 def main() -> None:

@@ -76,11 +76,13 @@ class Database:
             await conn.run_sync(run)
 
     async def current_revision(self) -> str | None:
-        """The Alembic revision the database is at (None for an empty database)."""
+        """The Alembic revision the database is at (None for an empty database); with several
+        branches (one migration per part of the backend), their heads sorted and joined by ","."""
         from alembic.runtime.migration import MigrationContext
 
         def read(connection: Connection) -> str | None:
-            return MigrationContext.configure(connection).get_current_revision()
+            heads = MigrationContext.configure(connection).get_current_heads()
+            return ",".join(sorted(heads)) or None
 
         async with self.engine.connect() as conn:
             return await conn.run_sync(read)

@@ -85,6 +85,8 @@ class Station(Base):
     boot_status: Mapped[str | None] = mapped_column(String(16))  # registration status last answered
     last_boot_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    lat: Mapped[float | None] = mapped_column(Float)  # WGS 84 degrees, for the map (optional)
+    lon: Mapped[float | None] = mapped_column(Float)
 
     connectors: Mapped[list[Connector]] = relationship(
         back_populates="station",

@@ -13,6 +13,27 @@ def default_db_url() -> str:
     return os.environ.get("FROSTGRID_DB") or DEFAULT_DB_URL
 
 
+def _env(name: str) -> str | None:
+    """An environment variable, None when unset or empty."""
+    return os.environ.get(name) or None
+
+
+def _env_number(name: str, default: float) -> float:
+    """A number from the environment (``default`` when unset); a malformed one is an error."""
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a number") from None
+
+
+def _env_flag(name: str) -> bool:
+    """True when the environment variable is set to 1/true/yes/on."""
+    return (os.environ.get(name) or "").strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the backend can be tuned with; defaults suit one node serving a city."""
@@ -31,3 +52,32 @@ class Settings:
     ws_ping_interval_s: float | None = 30.0  # WebSocket keep-alive pings (None: off)
     ws_ping_timeout_s: float | None = 30.0
     ws_max_frame_bytes: int = 65536
+    # -- operator access (docs/interfaces.md "Operator API access") --
+    admin_user: str = field(default_factory=lambda: _env("FROSTGRID_ADMIN_USER") or "admin")
+    admin_password: str | None = field(default_factory=lambda: _env("FROSTGRID_ADMIN_PASSWORD"))
+    admin_token: str | None = field(default_factory=lambda: _env("FROSTGRID_ADMIN_TOKEN"))
+    session_idle_s: float = 12 * 3600  # a login session ends after this long unused...
+    session_max_s: float = 7 * 86400  # ...or this long after the login, whichever comes first
+    secure_cookies: bool = field(default_factory=lambda: _env_flag("FROSTGRID_SECURE_COOKIES"))  # behind TLS
+    metrics_public: bool = field(default_factory=lambda: _env_flag("FROSTGRID_METRICS_PUBLIC"))
+    # -- alarms (ocpp_backend/services/alarms.py); env FROSTGRID_ALARM_<NAME> sets the default --
+    # offline alarm after this many heartbeat intervals without a connection
+    alarm_offline_heartbeats: float = field(
+        default_factory=lambda: _env_number("FROSTGRID_ALARM_OFFLINE_HEARTBEATS", 3.0)
+    )
+    # a cold interlock lasting longer than this raises an alarm
+    alarm_cold_interlock_s: float = field(
+        default_factory=lambda: _env_number("FROSTGRID_ALARM_COLD_INTERLOCK_S", 1800.0)
+    )
+    # a station reporting this many unsent journal records or more
+    alarm_journal_backlog_records: int = field(
+        default_factory=lambda: int(_env_number("FROSTGRID_ALARM_JOURNAL_BACKLOG_RECORDS", 200))
+    )
+    # more boots than this within the window is a crash loop
+    alarm_crash_loop_boots: int = field(
+        default_factory=lambda: int(_env_number("FROSTGRID_ALARM_CRASH_LOOP_BOOTS", 3))
+    )
+    alarm_crash_loop_window_s: float = field(
+        default_factory=lambda: _env_number("FROSTGRID_ALARM_CRASH_LOOP_WINDOW_S", 600.0)
+    )
+    alarm_tick_s: float = 5.0  # how often time-based alarm conditions are evaluated

@@ -4,6 +4,9 @@
 def make_board(station, config):
     kind = station.get('board', 'sim')
     if kind == 'sim':
+        if 'thermal' in station or 'meter' in station:  # heated zones / a Modbus meter
+            from board.sim_cold import ColdSimBoard
+            return ColdSimBoard(station, config)
         from board.sim import SimBoard
         return SimBoard(station, config)
     if kind == 'esp32':

@@ -6,16 +6,27 @@
 # current (IEC 61851-1: duty % = A / 0.6 for 6..51 A) once a session may draw energy. The ADC reads
 # the pilot's high level through a divider mapping -12..+12 V onto the ADC range; the EV pulls it
 # to +9 V (B), +6 V (C), +3 V (D); 0 V is no pilot/short (E), -12 V the EVSE's own fault (F).
+#
+# Cold-region I/O: thermistors on ADC1 pins (`ntc`, channel = list index) read as calibrated
+# microvolts and scaled to 12-bit counts of `ntc_vref_mv` (the divider's supply), which is what the
+# firmware's ntc.py converts; heaters on `heater` pins as slow PWM (solid-state relays switch at
+# mains zero crossings, so a few Hz is the finest useful period; a relay zone only ever gets 0 or
+# 1000 per mille, i.e. a steady level); the meter on UART `meter_uart` with RS-485 driver enable.
 import time
+from array import array
 from machine import ADC, PWM, RTC, UART, WDT, Pin, reset, soft_reset
 from micropython import const
 
 PINS = {'cp_adc': 36, 'cp_pwm': 25, 'contactor': 26, 'lock': 27,
         'rfid_uart': None, 'rfid_rx': None, 'rfid_tx': None,
         # the pilot front end: v_cp_mv = uv * cp_gain_milli / 1000000 - cp_offset_mv
-        'cp_gain_milli': 7273, 'cp_offset_mv': 12000}
+        'cp_gain_milli': 7273, 'cp_offset_mv': 12000,
+        'ntc': (32, 33, 34, 35), 'ntc_vref_mv': 3300, 'heater': (13, 14, 18, 19), 'heater_hz': 2,
+        'meter_uart': 2, 'uart_tx': 17, 'uart_rx': 16, 'rs485_de': 4}
 _SAMPLES = const(24)  # ADC reads per poll, spread over more than one 1 ms PWM period
 _WDT_MS = const(8000)
+_NTC_SAMPLES = const(4)  # ADC reads averaged per thermistor and poll
+_TICK_MASK = const(0x3FFFFFFF)
 # seconds from 1970 to the port's epoch (2000 on most bare-metal ports)
 _EPOCH = 946684800 if time.gmtime(0)[0] == 2000 else 0
 
@@ -36,6 +47,8 @@ def cp_from_mv(mv):
 
 
 class Esp32Board:
+    linked = True  # the board's own I/O is always there (the sim board's plant link may drop)
+
     def __init__(self, station, config, meter_source=None):
         pins = dict(PINS)
         try:
@@ -56,6 +69,13 @@ class Esp32Board:
         self._pwm = None
         self._adc = None
         self._uart = None
+        self.tz_s = station.get('tz_s', 28800)
+        self._cold = 'thermal' in station
+        self._ntc = None  # ADC per thermistor channel (made at start when zones are configured)
+        self._counts = array('H', [0] * len(pins['ntc']))
+        self._heat = array('H', [0] * len(pins['heater']))
+        self._heaters = [None] * len(pins['heater'])  # PWM per heater channel, made on first use
+        self._bus = None
 
     async def start(self):
         p = self.pins
@@ -66,6 +86,12 @@ class Esp32Board:
         self._adc.atten(ADC.ATTN_11DB)
         if p.get('rfid_uart') is not None:
             self._uart = UART(p['rfid_uart'], baudrate=9600, rx=p['rfid_rx'], tx=p['rfid_tx'])
+        if self._cold:
+            self._ntc = []
+            for n in p['ntc']:
+                a = ADC(Pin(n))
+                a.atten(ADC.ATTN_11DB)
+                self._ntc.append(a)
         self._wdt = WDT(timeout=_WDT_MS)
 
     async def poll(self):
@@ -82,6 +108,15 @@ class Esp32Board:
             except Exception:
                 pass  # the last good values stand
         self._read_rfid()
+        if self._ntc is not None:
+            full_uv = self.pins['ntc_vref_mv'] * 1000
+            for i in range(len(self._ntc)):
+                a = self._ntc[i]
+                uv = 0
+                for _ in range(_NTC_SAMPLES):
+                    uv += a.read_uv()
+                c = uv // _NTC_SAMPLES * 4095 // full_uv
+                self._counts[i] = c if c < 4095 else 4095
 
     def _read_rfid(self):
         # readers send the card number as text, framed by STX/ETX or ended by CR/LF
@@ -122,6 +157,35 @@ class Esp32Board:
     def contactor(self):
         return self._contactor
 
+    def adc_counts(self):
+        return self._counts
+
+    def set_heater(self, ch, duty_pm):
+        if self._heat[ch] == duty_pm and self._heaters[ch] is not None:
+            return
+        self._heat[ch] = duty_pm
+        h = self._heaters[ch]
+        if h is None:
+            h = self._heaters[ch] = PWM(Pin(self.pins['heater'][ch]), freq=self.pins['heater_hz'], duty_u16=0)
+        h.duty_u16(duty_pm * 65535 // 1000)
+
+    def heater(self, ch):
+        return self._heat[ch]
+
+    def rs485(self, baud=9600):
+        if self._bus is None:
+            p = self.pins
+            de = Pin(p['rs485_de'], Pin.OUT, value=0) if p.get('rs485_de') is not None else None
+            self._bus = (UART(p['meter_uart'], baudrate=baud, tx=p['uart_tx'], rx=p['uart_rx']), de)
+        return self._bus
+
+    def thermal_ms(self):
+        return time.ticks_ms() & _TICK_MASK
+
+    def tod_s(self):
+        t = self.now_s()
+        return (t + self.tz_s) % 86400 if t > 1600000000 else -1  # before 2020: the clock was never set
+
     def feed_wdt(self):
         if self._wdt is not None:
             self._wdt.feed()
@@ -135,6 +199,9 @@ class Esp32Board:
 
     def reset(self, hard):
         self._contactor_pin.value(0)
+        for h in self._heaters:
+            if h is not None:
+                h.duty_u16(0)
         if hard:
             reset()
         soft_reset()

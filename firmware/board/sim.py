@@ -2,6 +2,8 @@
 # newline-delimited JSON (§1.3): the firmware asks, the plant answers, one line each way.
 # While the plant link is down the control pilot reads 'E' (no pilot), so the contactor opens;
 # commands not acknowledged by the plant are sent again after the reconnect.
+# A station with heated zones or a Modbus meter gets board/sim_cold.py's subclass, which uses the
+# two hooks here: `_more` (one more request to send before the next `get`) and `_got(reply)`.
 import asyncio
 import json
 import sys
@@ -30,6 +32,12 @@ class SimBoard:
         self._offset_s = 0  # added to time.time(): set by set_time, else follows the plant clock
         self._clock_set = False
         self._retry_at = ticks_ms()
+        self._more = None  # one more request for the plant before the next get (subclass), or None
+        self._limit_w = 0  # power the EV may take (+) or give (-), from the setpoint executor
+        self._limit_told = None  # as acknowledged by the plant
+        self.soc_pct = -1  # the EV's state of charge as the plant reports it; -1 unknown
+        self.ev_v2g = False  # the EV accepts discharge
+        self.export_wh = 0  # the meter's export register
 
     async def start(self):
         await self._connect()
@@ -47,6 +55,7 @@ class SimBoard:
             return
         self.linked = True
         self._told[0] = self._told[1] = None
+        self._limit_told = None
 
     async def _ask(self, text):
         s = self._s
@@ -82,6 +91,13 @@ class SimBoard:
                 if self._told[i] != want:
                     await self._ask('{"op":"set","%s":%d}' % ('lock' if i else 'contactor', want))
                     self._told[i] = want
+            w = self._limit_w
+            if self._limit_told != w:
+                await self._ask('{"op":"set","limit_w":%d}' % w)
+                self._limit_told = w
+            if self._more is not None:
+                more, self._more = self._more, None
+                await self._ask(more)
             r = await self._ask('{"op":"get"}')
         except Exception:
             self._down()
@@ -92,9 +108,16 @@ class SimBoard:
         self._power_w = int(r.get('power_w') or 0)
         if r.get('tag'):
             self._tag = r['tag']
+        self.soc_pct = r.get('soc', -1)
+        self.ev_v2g = r.get('v2g') is True
+        self.export_wh = int(r.get('export_wh') or 0)
         t = r.get('t')
         if t and not self._clock_set:
             self._offset_s = int(t) - int(time.time())
+        self._got(r)
+
+    def _got(self, r):
+        pass  # the plant's reply, for a subclass
 
     def cp_state(self):
         return self._cp
@@ -114,6 +137,9 @@ class SimBoard:
 
     def contactor(self):
         return self._want[0]
+
+    def set_limit(self, power_w):
+        self._limit_w = power_w
 
     def feed_wdt(self):
         pass

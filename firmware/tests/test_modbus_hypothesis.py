@@ -131,7 +131,8 @@ def test_float32_images_in_both_word_orders(mp: MicroPythonWorker, bits: int, sw
     image = struct.pack(">I", bits)
     if swap:
         image = image[2:] + image[:2]
-    assert mp.call("cases_modbus", "f32", image.hex(), swap) == value
+    got = struct.unpack(">d", bytes.fromhex(mp.call("cases_modbus", "f32", image.hex(), swap)))[0]
+    assert got == value and math.copysign(1.0, got) == math.copysign(1.0, value)
 
 
 def _frame(address: int, fc: int, words: list[int]) -> bytes:
@@ -234,7 +235,8 @@ def test_published_energy_never_decreases_and_dead_meter_keeps_last_good(
             accepted_wh = truth
             since_ms = 0
     opts = {"max_power_w": MAX_POWER_W, "margin_wh": MARGIN_WH, "dead_after": DEAD_AFTER}
-    snaps = mp.call("cases_modbus", "sequence", MODEL_IDS[model], 1, invert, seq, opts)
+    snaps = mp.call("cases_modbus", "sequence", MODEL_IDS[model], 1, invert, seq, opts,
+                    ["accepted", "energy_import_wh", "dead", "healthy"])
     last_good: int | None = None
     fails = 0
     for (kind, truth), snap in zip(ref, snaps, strict=True):

@@ -27,6 +27,14 @@ ZONES = [
 CONFIG = {"sensors": [dict(NTC_CONFIG, channel=i) for i in range(3)], "zones": ZONES,
           "stuck_min": 5, "heater_check_min": 3, "disagree_s": 60}
 GUARD_BITS = {"contactor": 1, "display": 2, "power": 4}
+
+
+def config(standby: bool) -> dict:
+    """The station's configuration, or the benchmark's: 0.2 K release and idle standby (wait_s)."""
+    if not standby:
+        return CONFIG
+    zones = [dict(z, hyst_k=0.2) for z in ZONES]
+    return dict(CONFIG, zones=zones, wait_s=60)
 FULL_SCALE = 4095
 T_LO, T_HI = -60.0, 150.0     # the firmware's table range; outside it a reading is a fault
 
@@ -100,10 +108,11 @@ def sequences(draw: st.DrawFn) -> list[list]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.function_scoped_fixture])
-@given(seq=sequences())
-def test_interlock_never_released_on_a_cold_or_faulted_guarding_zone(mp: MicroPythonWorker, seq) -> None:
+@given(seq=sequences(), standby=st.booleans())
+def test_interlock_never_released_on_a_cold_or_faulted_guarding_zone(mp: MicroPythonWorker, seq,
+                                                                     standby) -> None:
     """Released => every guarding zone reads a valid temperature at or above its minimum."""
-    out = mp.call("cases_thermal", "run_sequence", CONFIG, seq)
+    out = mp.call("cases_thermal", "run_sequence", config(standby), seq)
     for (_, counts, _, _), (allowed, _duties, faults) in zip(seq, steps(out), strict=True):
         for zi, z in enumerate(ZONES):
             bit = GUARD_BITS[z["guards"]]
@@ -117,10 +126,11 @@ def test_interlock_never_released_on_a_cold_or_faulted_guarding_zone(mp: MicroPy
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                    HealthCheck.function_scoped_fixture])
-@given(seq=sequences())
-def test_duty_stays_within_range_and_overtemperature_forces_heaters_off(mp: MicroPythonWorker, seq) -> None:
+@given(seq=sequences(), standby=st.booleans())
+def test_duty_stays_within_range_and_overtemperature_forces_heaters_off(mp: MicroPythonWorker, seq,
+                                                                        standby) -> None:
     """Duty is a per mille in [0, 1000]; a reading at or above the cut-off means heater off."""
-    out = mp.call("cases_thermal", "run_sequence", CONFIG, seq)
+    out = mp.call("cases_thermal", "run_sequence", config(standby), seq)
     for (_, counts, _, _), (_allowed, duties, faults) in zip(seq, steps(out), strict=True):
         assert all(0 <= d <= 1000 for d in duties)
         for zi, z in enumerate(ZONES):

@@ -41,6 +41,8 @@ class StationCreate(BaseModel):
 
     id: str = Field(pattern=STATION_ID_PATTERN, examples=["FG-0001"])
     password: str = Field(min_length=1, max_length=MAX_PASSWORD_CHARS)
+    lat: float | None = Field(default=None, ge=-90, le=90, description="WGS 84 latitude (map), with lon")
+    lon: float | None = Field(default=None, ge=-180, le=180, description="WGS 84 longitude (map), with lat")
 
 
 class ConnectionOut(BaseModel):
@@ -107,6 +109,8 @@ class StationDetail(StationOut):
     firmware_version: str | None = None
     boot_status: str | None = None
     last_boot_at: datetime | None = None
+    lat: float | None = None  # where the station stands (WGS 84 degrees), if registered
+    lon: float | None = None
     connection: ConnectionOut
     last_readings: list[ReadingOut]
     active_transactions: list[TransactionOut]
@@ -196,3 +200,155 @@ class ErrorOut(BaseModel):
     """An error (FastAPI's shape)."""
 
     detail: Any
+
+
+# -- more station commands -----------------------------------------------------------------------
+
+
+class AvailabilityIn(BaseModel):
+    """ChangeAvailability request; connector 0 is the whole station."""
+
+    connector_id: int = Field(default=0, ge=0)
+    type: Literal["Operative", "Inoperative"]
+
+
+class TriggerIn(BaseModel):
+    """TriggerMessage request."""
+
+    requested_message: Literal[
+        "BootNotification",
+        "DiagnosticsStatusNotification",
+        "FirmwareStatusNotification",
+        "Heartbeat",
+        "MeterValues",
+        "StatusNotification",
+    ]
+    connector_id: int | None = Field(default=None, ge=1)
+
+
+class IdTagInfoIn(BaseModel):
+    """The authorization status given to a local list entry."""
+
+    status: Literal["Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"]
+    expiry_date: datetime | None = None
+    parent_id_tag: str | None = Field(default=None, min_length=1, max_length=20)
+
+
+class LocalListEntryIn(BaseModel):
+    """One entry of a local authorization list; without ``id_tag_info`` a differential update
+    removes the tag."""
+
+    id_tag: str = Field(min_length=1, max_length=20)
+    id_tag_info: IdTagInfoIn | None = None
+
+
+class LocalListIn(BaseModel):
+    """SendLocalList request."""
+
+    list_version: int = Field(ge=0)
+    update_type: Literal["Full", "Differential"]
+    entries: list[LocalListEntryIn] = Field(default=[], max_length=1000)
+
+
+class LocalListVersionAnswer(BaseModel):
+    """The station's answer to GetLocalListVersion (-1: no list support, 0: no list)."""
+
+    list_version: int
+
+
+class DataTransferIn(BaseModel):
+    """DataTransfer to a station."""
+
+    vendor_id: str = Field(min_length=1, max_length=255)
+    message_id: str | None = Field(default=None, min_length=1, max_length=50)
+    data: str | None = Field(default=None, max_length=8000)
+
+
+class DataTransferAnswer(BaseModel):
+    """The station's answer to DataTransfer."""
+
+    status: str
+    data: str | None = None
+
+
+# -- alarms --------------------------------------------------------------------------------------
+
+
+class AlarmOut(_FromRow):
+    """An alarm: open while ``cleared_at`` is null; ``connector_id`` -1 is the station as a whole."""
+
+    id: int
+    station_id: str
+    kind: str
+    severity: str
+    connector_id: int
+    message: str
+    raised_at: datetime
+    cleared_at: datetime | None = None
+    clear_reason: str | None = None
+    acked_at: datetime | None = None
+    acked_by: str | None = None
+    comment: str | None = None
+    open: bool
+
+
+class AlarmAckIn(BaseModel):
+    """Acknowledge an alarm, with what was done about it."""
+
+    comment: str = Field(default="", max_length=2000)
+
+
+# -- users and API tokens ------------------------------------------------------------------------
+
+
+class UserOut(_FromRow):
+    """A user (never the password)."""
+
+    username: str
+    role: str
+    created_at: datetime
+    last_login_at: datetime | None = None
+
+
+class UserCreate(BaseModel):
+    """Create a user."""
+
+    username: str = Field(pattern=r"^[A-Za-z0-9._@-]{1,64}$")
+    password: str = Field(min_length=8, max_length=256)
+    role: Literal["viewer", "operator", "admin", "dispatcher"]
+
+
+class TokenOut(_FromRow):
+    """An API token (never the secret)."""
+
+    id: int
+    name: str
+    role: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class TokenCreate(BaseModel):
+    """Create an API token."""
+
+    role: Literal["viewer", "operator", "admin", "dispatcher"]
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class TokenCreated(TokenOut):
+    """A token just created: ``token`` is shown this once."""
+
+    token: str
+
+
+class StatusReportOut(_FromRow):
+    """One StatusNotification as received (the history of a station's connectors)."""
+
+    connector_id: int
+    status: str
+    error_code: str
+    info: str | None = None
+    vendor_error_code: str | None = None
+    timestamp: datetime
+    received_at: datetime

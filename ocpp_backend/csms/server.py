@@ -15,6 +15,7 @@ from websockets.headers import build_www_authenticate_basic, parse_authorization
 from websockets.http11 import Request, Response
 
 from ocpp_backend.bus import Subscription
+from ocpp_backend.logging_setup import current_station
 from ocpp_backend.services import Services
 
 from .station import StationConnection
@@ -89,6 +90,7 @@ class OcppServer:
         if match is None:
             return connection.respond(http.HTTPStatus.NOT_FOUND, "Use /ocpp/{station_id}\n")
         station_id = unquote(match.group(1))
+        current_station.set(station_id)  # this task serves the station's handshake only
         try:
             username, password = parse_authorization_basic(request.headers["Authorization"])
         except (KeyError, InvalidHeader):
@@ -103,6 +105,8 @@ class OcppServer:
 
     async def _handle(self, connection: ServerConnection) -> None:
         station_id = connection.username
+        # Every log line of this connection's task (ours, the ocpp library's) names the station.
+        current_station.set(station_id)
         station = StationConnection(station_id, connection, self._services)
         previous = self._current.get(station_id)
         self._current[station_id] = station

@@ -18,6 +18,7 @@ from ocpp.v16.enums import Action, DataTransferStatus
 from websockets.exceptions import ConnectionClosed
 
 from ocpp_backend.bus import Command, CommandRejected, Event, StationOffline
+from ocpp_backend.logging_setup import station_context
 from ocpp_backend.services import Services
 from ocpp_backend.services.registry import BootInfo, ConnectorStatus
 from ocpp_backend.services.sessions import StartRequest, StopRequest
@@ -84,7 +85,8 @@ class StationConnection(ChargePoint):
                 raise ocpp_errors.NotImplementedError(description=f"unknown action {str(msg.action)[:64]!r}")
             if msg.action not in self.route_map:
                 raise NotSupportedError(description=f"{msg.action} is not sent by a charge point")
-            await self._handle_call(msg)
+            with self._services.metrics.handler_timer(msg.action):
+                await self._handle_call(msg)
         except OCPPError as error:
             await self._send(msg.create_call_error(error).to_json())
         except Exception as error:  # noqa: BLE001 - answered as InternalError, connection stays up
@@ -148,16 +150,17 @@ class StationConnection(ChargePoint):
             await validate_payload(Call("validate", command.action, camel), self._ocpp_version)
         except (TypeError, OCPPError) as error:
             raise ValueError(f"invalid {command.action}: {error}") from None
-        try:
-            result = await self.call(request, suppress=False)
-        except OCPPError as error:
-            raise CommandRejected(error.code, str(error.description)) from None
-        except ConnectionClosed:
-            raise StationOffline(f"connection to {self.id} closed before it answered") from None
-        except Exception as error:  # UnknownCallErrorCodeError and friends
-            if isinstance(error, TimeoutError):
-                raise
-            raise CommandRejected("InvalidAnswer", str(error)) from None
+        with station_context(self.id), self._services.metrics.command_timer(command.action):
+            try:
+                result = await self.call(request, suppress=False)
+            except OCPPError as error:
+                raise CommandRejected(error.code, str(error.description)) from None
+            except ConnectionClosed:
+                raise StationOffline(f"connection to {self.id} closed before it answered") from None
+            except Exception as error:  # UnknownCallErrorCodeError and friends
+                if isinstance(error, TimeoutError):
+                    raise
+                raise CommandRejected("InvalidAnswer", str(error)) from None
         return dataclasses.asdict(result)
 
     # -- station → central system ---------------------------------------------------------------
@@ -284,7 +287,8 @@ class StationConnection(ChargePoint):
     async def on_data_transfer(
         self, vendor_id: str, message_id: str | None = None, data: str | None = None
     ) -> call_result.DataTransfer:
-        known = vendor_id in self._services.settings.known_vendors
+        # Frostgrid's own messages (heater reports, journal backlog: docs/interfaces.md) are always known.
+        known = vendor_id in self._services.settings.known_vendors or vendor_id == "Frostgrid"
         await self._notify("DataTransfer", vendor_id=vendor_id, message_id=message_id, data=data, known=known)
         status = DataTransferStatus.accepted if known else DataTransferStatus.unknown_vendor_id
         return call_result.DataTransfer(status=status)

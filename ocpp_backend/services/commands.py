@@ -106,3 +106,42 @@ class CommandService:
         return await self.send(
             station_id, "DataTransfer", {"vendor_id": vendor_id, "message_id": message_id, "data": data}
         )
+
+    async def set_charging_profile(
+        self, station_id: str, connector_id: int, profile: dict[str, Any]
+    ) -> dict[str, Any]:
+        """SetChargingProfile; ``profile`` is a ``csChargingProfiles`` object in snake_case (limits in
+        W may be negative for Frostgrid's discharge extension, docs/v2g-ocpp16-extension.md)."""
+        return await self.send(
+            station_id, "SetChargingProfile", {"connector_id": connector_id, "cs_charging_profiles": profile}
+        )
+
+    async def clear_charging_profile(
+        self,
+        station_id: str,
+        profile_id: int | None = None,
+        connector_id: int | None = None,
+        purpose: str | None = None,
+        stack_level: int | None = None,
+    ) -> dict[str, Any]:
+        """ClearChargingProfile (every criterion given must match; none given clears all)."""
+        return await self.send(
+            station_id,
+            "ClearChargingProfile",
+            {
+                "id": profile_id,
+                "connector_id": connector_id,
+                "charging_profile_purpose": purpose,
+                "stack_level": stack_level,
+            },
+        )
+
+    async def get_composite_schedule(
+        self, station_id: str, connector_id: int, duration_s: int, unit: str | None = None
+    ) -> dict[str, Any]:
+        """GetCompositeSchedule (``unit`` ``W`` or ``A``)."""
+        return await self.send(
+            station_id,
+            "GetCompositeSchedule",
+            {"connector_id": connector_id, "duration": duration_s, "charging_rate_unit": unit},
+        )

@@ -71,6 +71,14 @@ def validate_password(password: str) -> str:
     return password
 
 
+def validate_location(lat: float | None, lon: float | None) -> None:
+    """Raise ValueError unless both coordinates are given (WGS 84 degrees, in range) or neither."""
+    if (lat is None) != (lon is None):
+        raise ValueError("give both lat and lon, or neither")
+    if lat is not None and lon is not None and not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+        raise ValueError("lat must be within -90..90 and lon within -180..180 degrees")
+
+
 class StationRegistry:
     """Registered stations, their credentials, connection state and reported status."""
 
@@ -86,15 +94,21 @@ class StationRegistry:
 
     # -- registration -------------------------------------------------------------------------
 
-    async def add(self, station_id: str, password: str) -> Station:
-        """Register a station; raises StationExists or ValueError."""
+    async def add(
+        self, station_id: str, password: str, lat: float | None = None, lon: float | None = None
+    ) -> Station:
+        """Register a station (optionally where it stands, for the map); raises StationExists or
+        ValueError."""
         validate_station_id(station_id)
         validate_password(password)
+        validate_location(lat, lon)
         password_hash = await asyncio.to_thread(hash_password, password)
         async with self._db.session() as session:
             if await session.get(Station, station_id) is not None:
                 raise StationExists(station_id)
-            station = Station(id=station_id, password_hash=password_hash, connected=False, connectors=[])
+            station = Station(
+                id=station_id, password_hash=password_hash, connected=False, connectors=[], lat=lat, lon=lon
+            )
             session.add(station)
         return station
 
@@ -267,6 +281,7 @@ class StationRegistry:
                     "status": report.status,
                     "error_code": report.error_code,
                     "info": report.info,
+                    "vendor_id": report.vendor_id,
                     "vendor_error_code": report.vendor_error_code,
                 },
                 time=now,

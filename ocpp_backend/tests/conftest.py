@@ -119,8 +119,12 @@ async def api_backend(sqlite_url: str, make_backend: BackendFactory) -> AsyncIte
 
 @pytest.fixture
 async def api(api_backend: Backend) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client for ``api_backend``'s REST API (base URL ``.../api/v1``)."""
-    async with httpx.AsyncClient(base_url=api_backend.api_url, timeout=15) as client:
+    """An HTTP client for ``api_backend``'s REST API (base URL ``.../api/v1``), authenticated as an
+    admin with a bearer token."""
+    token = (await api_backend.services.access.create_token("admin", "tests")).token
+    async with httpx.AsyncClient(
+        base_url=api_backend.api_url, timeout=15, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
         yield client
 
 

@@ -28,10 +28,14 @@ async def _boot(ocpp_url: str, station_id: str, password: str) -> call_result.Bo
         return await cp.call(call.BootNotification(charge_point_vendor="V", charge_point_model="M"))
 
 
+ADMIN_TOKEN = "fgt_test-admin-token-for-the-cli-tests"
+
+
 def _start_backend(tmp_path: Path, db_url: str) -> tuple[subprocess.Popen, str, str]:
     proc = subprocess.Popen(
         [*FROSTGRID, "backend", "--port", "0", "--http-port", "0", "--db", db_url, "--heartbeat", "120"],
         cwd=tmp_path,
+        env={**os.environ, "FROSTGRID_ADMIN_TOKEN": ADMIN_TOKEN},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -55,7 +59,11 @@ def test_backend_prints_real_ports_serves_and_stops_cleanly_on_sigterm(tmp_path:
         assert ocpp and api, (ocpp_line, api_line)
         ocpp_port, http_port = int(ocpp.group(1)), int(api.group(1))
         assert 0 not in (ocpp_port, http_port) and api.group(2) == api.group(1)
-        stations = httpx.get(f"http://127.0.0.1:{http_port}/api/v1/stations", timeout=10).json()
+        stations = httpx.get(
+            f"http://127.0.0.1:{http_port}/api/v1/stations",
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            timeout=10,
+        ).json()
         assert [s["id"] for s in stations] == ["FG-0001"]
         boot = asyncio.run(_boot(f"ws://127.0.0.1:{ocpp_port}/ocpp", "FG-0001", "pw"))
         assert (boot.status, boot.interval) == ("Accepted", 120)
@@ -98,18 +106,18 @@ def test_station_add_list_remove(tmp_path: Path) -> None:
     assert "1 station(s)" in listed.output and "FG-0001" not in listed.output
 
 
-def test_token_add_and_list(tmp_path: Path) -> None:
+def test_idtag_add_and_list(tmp_path: Path) -> None:
     db = ["--db", f"sqlite+aiosqlite:///{tmp_path / 'fg.db'}"]
-    assert runner.invoke(app, ["token", "add", "CARD-1", *db]).exit_code == 0
+    assert runner.invoke(app, ["idtag", "add", "CARD-1", *db]).exit_code == 0
     assert (
         runner.invoke(
-            app, ["token", "add", "CARD-2", "--status", "Blocked", "--expiry", "2030-01-01", *db]
+            app, ["idtag", "add", "CARD-2", "--status", "Blocked", "--expiry", "2030-01-01", *db]
         ).exit_code
         == 0
     )
-    bad = runner.invoke(app, ["token", "add", "CARD-3", "--status", "Sometimes", *db])
+    bad = runner.invoke(app, ["idtag", "add", "CARD-3", "--status", "Sometimes", *db])
     assert bad.exit_code == 1 and "status must be one of" in bad.output
-    listed = runner.invoke(app, ["token", "list", *db])
+    listed = runner.invoke(app, ["idtag", "list", *db])
     assert "CARD-1" in listed.output and "Blocked" in listed.output and "2030-01-01" in listed.output
     assert "CARD-3" not in listed.output
 
@@ -119,6 +127,7 @@ def test_sim_and_demo_hand_over_to_the_fleet(monkeypatch: pytest.MonkeyPatch) ->
     fake = types.ModuleType("hil_tests.fleet")
     fake.run_sim = lambda **kw: calls.append(("sim", kw))  # type: ignore[attr-defined]
     fake.run_demo = lambda **kw: calls.append(("demo", kw))  # type: ignore[attr-defined]
+    fake.FLEET_HEAP = "128k"  # type: ignore[attr-defined]  # `sim` takes the fleet's default heap
     monkeypatch.setitem(sys.modules, "hil_tests.fleet", fake)
     assert (
         runner.invoke(

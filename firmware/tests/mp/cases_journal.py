@@ -51,7 +51,7 @@ def _pick(j, pick):
 
 
 def _arm(j, k):
-    j._crash = {"journal_write": 1, "bytes": k, "raise": True}
+    j.crash = {"journal_write": 1, "bytes": k, "raise": True}
     j._crash_seen = 0
 
 

@@ -46,7 +46,9 @@ def parse(address, fc, reg, count, frame_hex):
 
 
 def f32(data_hex, swap):
-    return modbus.f32(unhexlify(data_hex), 0, swap)
+    # the decoded value as the 8 bytes of its double: a float's text form on MicroPython is not
+    # always exact (subnormals lose their last digit), its bytes are
+    return hexlify(struct.pack('>d', modbus.f32(unhexlify(data_hex), 0, swap))).decode()
 
 
 def _meter(model, address, invert, opts):
@@ -76,8 +78,9 @@ def _cycle(mt, master, replies, now_ms):
     return mt.commit(now_ms)
 
 
-def sequence(model, address, invert, steps, opts=None):
-    # steps: [[now_ms, [reply hex or None per block]], ...] -> a snapshot after each step.
+def sequence(model, address, invert, steps, opts=None, keys=None):
+    # steps: [[now_ms, [reply hex or None per block]], ...] -> a snapshot after each step (only
+    # `keys` of it when given: a long sequence of full snapshots does not fit the test heap as JSON)
     mt = _meter(model, address, invert, opts)
     master = modbus.Master(baud=9600, timeout_ms=100, retries=0)
     out = []
@@ -85,7 +88,7 @@ def sequence(model, address, invert, steps, opts=None):
         accepted = _cycle(mt, master, replies, now_ms)
         snap = mt.snapshot()
         snap["accepted"] = accepted
-        out.append(snap)
+        out.append(snap if keys is None else {k: snap[k] for k in keys})
     return out
 
 

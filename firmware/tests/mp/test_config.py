@@ -271,7 +271,7 @@ def test_change_configuration_refuses_bad_values():
 
 def test_change_configuration_of_unknown_key_is_not_supported():
     c = Config(_fresh("un.json"), Log())
-    assert c.ocpp_change("ChargeProfileMaxStackLevel", "3") == "NotSupported"
+    assert c.ocpp_change("ConnectorSwitch3to1PhaseSupported", "true") == "NotSupported"
     assert c.ocpp_change("esp32_pins", "{}") == "NotSupported"
 
 

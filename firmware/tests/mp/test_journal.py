@@ -72,7 +72,7 @@ def test_crash_hook_tears_the_nth_write_at_every_length():
     for k in range(full):
         j = _reboot("h.bin")
         keep = [x[0] for x in j.records()]
-        j._crash = {"journal_write": 1, "bytes": k, "raise": True}
+        j.crash = {"journal_write": 1, "bytes": k, "raise": True}
         try:
             j.append("T", STOP)
             raise AssertionError("no crash")
@@ -99,13 +99,13 @@ def test_crash_hook_counts_only_the_kinds_asked_for():
 def test_failed_write_is_recovered_before_the_next_append():
     j = _new("w.bin")
     j.append("S", "one")
-    j._crash = {"journal_write": 1, "bytes": 9, "raise": True}
+    j.crash = {"journal_write": 1, "bytes": 9, "raise": True}
     try:
         j.append("S", "two")
         raise AssertionError("no crash")
     except journal.CrashPoint:
         pass
-    j._crash = None
+    j.crash = None
     s = j.append("S", "three")  # same object, no reboot: it must not write after the torn bytes
     assert [x[2] for x in j.records()] == ["one", "three"]
     r = _reboot("w.bin")

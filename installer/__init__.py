@@ -1,0 +1,1 @@
+"""Installer tooling: `frostgrid device build|flash|deploy|provision|selftest|sim|memreport`."""
