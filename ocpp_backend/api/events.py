@@ -33,18 +33,30 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 
 from ocpp_backend.api.auth import require_role
 from ocpp_backend.bus import Bus, Event, Subscription
 from ocpp_backend.models import MeterValue
 from ocpp_backend.services import Services
+from ocpp_backend.services.meter_data import HEATER_ZONE_SEP
 from ocpp_backend.services.registry import UnknownStation
 from ocpp_backend.timeutil import utc_now
 
 RING_EVENTS = 2000  # recent events kept for clients that reconnect with Last-Event-ID
 CLIENT_QUEUE = 1000  # events a slow client may lag behind before it is told to resync
 MAX_READINGS = 50_000  # rows one readings request returns at most
+
+
+def _measurand_filter(names: list[str]) -> ColumnElement[bool]:
+    """Readings whose measurand is one of ``names`` or ``<name>:<zone>`` (the per-zone heater
+    readings, docs/interfaces.md §1.6)."""
+
+    def family(name: str) -> ColumnElement[bool]:
+        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return MeterValue.measurand.like(f"{escaped}{HEATER_ZONE_SEP}%", escape="\\")
+
+    return or_(MeterValue.measurand.in_(names), *(family(name) for name in names))
 
 
 class StreamEvent:
@@ -275,7 +287,11 @@ def events_router(
         station_id: str,
         since: datetime | None = Query(default=None, description="from (default: 24 h before `until`)"),
         until: datetime | None = Query(default=None, description="to (default: now)"),
-        measurand: list[str] | None = Query(default=None, description="only these measurands"),
+        measurand: list[str] | None = Query(
+            default=None,
+            description="only these measurands; a name also matches its per-zone readings "
+            "`<name>:<zone>` (e.g. `Frostgrid.Heater.Duty`)",
+        ),
         limit: int = Query(default=20_000, ge=1, le=MAX_READINGS),
     ) -> list[ReadingPoint]:
         """Stored readings of a station between ``since`` and ``until``, oldest first (at most
@@ -302,7 +318,7 @@ def events_router(
             .limit(limit)
         )
         if measurand:
-            query = query.where(MeterValue.measurand.in_(measurand))
+            query = query.where(_measurand_filter(measurand))
         async with services.db.session() as session:
             rows = list(await session.scalars(query))
         rows.reverse()

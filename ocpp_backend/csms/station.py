@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from ocpp_backend.bus import Command, CommandRejected, Event, StationOffline
 from ocpp_backend.logging_setup import station_context
 from ocpp_backend.services import Services
+from ocpp_backend.services.meter_data import MalformedHeaterReport
 from ocpp_backend.services.registry import BootInfo, ConnectorStatus
 from ocpp_backend.services.sessions import StartRequest, StopRequest
 from ocpp_backend.timeutil import format_ocpp_time, utc_now
@@ -289,8 +290,21 @@ class StationConnection(ChargePoint):
     ) -> call_result.DataTransfer:
         # Frostgrid's own messages (heater reports, journal backlog: docs/interfaces.md) are always known.
         known = vendor_id in self._services.settings.known_vendors or vendor_id == "Frostgrid"
-        await self._notify("DataTransfer", vendor_id=vendor_id, message_id=message_id, data=data, known=known)
         status = DataTransferStatus.accepted if known else DataTransferStatus.unknown_vendor_id
+        if vendor_id == "Frostgrid" and message_id == "Heater":
+            try:
+                await self._services.meter_data.record_heater_report(self.id, data, utc_now())
+            except MalformedHeaterReport as error:
+                LOG.warning("%s: heater report rejected: %s", self.id, error)
+                status = DataTransferStatus.rejected
+        await self._notify(
+            "DataTransfer",
+            vendor_id=vendor_id,
+            message_id=message_id,
+            data=data,
+            known=known,
+            status=status.value,
+        )
         return call_result.DataTransfer(status=status)
 
     @on(Action.firmware_status_notification)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -25,6 +27,18 @@ DEFAULT_MEASURAND = ENERGY_IMPORT_REGISTER
 DEFAULT_CONTEXT = "Sample.Periodic"
 DEFAULT_LOCATION = "Outlet"
 DEFAULT_UNIT = "Wh"
+
+# Heater reports (DataTransfer vendorId "Frostgrid", messageId "Heater", docs/interfaces.md §1.6)
+# are stored as readings without a transaction, on connector 0 (the station as a whole), location
+# "Body", context "Sample.Periodic", timestamped when the backend receives them. The zone's name
+# follows the measurand after a colon ("Frostgrid.Heater.Duty:electronics"): the ``location``
+# column holds only an OCPP location (8 characters). A readings query for the bare name returns
+# every zone.
+HEATER_DUTY = "Frostgrid.Heater.Duty"  # unit "Percent": duty_pm / 10
+HEATER_ENERGY = "Frostgrid.Heater.Energy"  # unit "Wh": the zone heater's energy counter
+HEATER_ZONE_SEP = ":"
+HEATER_LOCATION = "Body"
+MAX_ZONE_NAME = 64 - len(HEATER_ENERGY) - len(HEATER_ZONE_SEP)  # fits the measurand column
 
 
 @dataclass(frozen=True)
@@ -91,6 +105,59 @@ async def insert_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> 
     for start in range(0, len(batch), step):
         stmt = insert(MeterValue).values(batch[start : start + step])
         await session.execute(stmt.on_conflict_do_nothing(index_elements=["sample_key"]))
+
+
+class MalformedHeaterReport(ValueError):
+    """A Frostgrid ``Heater`` DataTransfer whose data is not the documented JSON."""
+
+
+def _number(zone: dict[str, Any], key: str, low: float, high: float) -> float:
+    value = zone.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise MalformedHeaterReport(f"zone {zone.get('name')!r}: {key} is not a number")
+    if not low <= value <= high:
+        raise MalformedHeaterReport(f"zone {zone.get('name')!r}: {key}={value} out of [{low}, {high}]")
+    return float(value)
+
+
+def heater_readings(data: str | None, received: datetime) -> list[Reading]:
+    """Readings (duty and energy per zone) of a heater report's ``data`` text.
+
+    Raises :class:`MalformedHeaterReport` if ``data`` is not the documented JSON object
+    ``{"zones": [{"name": str, "duty_pm": 0..1000, "energy_wh": >= 0, ...}], ...}``; nothing of a
+    malformed report is kept.
+    """
+    if not isinstance(data, str):
+        raise MalformedHeaterReport("data is missing or not a text")
+    try:
+        report = json.loads(data)
+    except ValueError as error:
+        raise MalformedHeaterReport(f"data is not JSON: {error}") from None
+    zones = report.get("zones") if isinstance(report, dict) else None
+    if not isinstance(zones, list):
+        raise MalformedHeaterReport("data has no list of zones")
+    readings: list[Reading] = []
+    seen: set[str] = set()
+    for zone in zones:
+        if not isinstance(zone, dict):
+            raise MalformedHeaterReport("a zone is not an object")
+        name = zone.get("name")
+        if not isinstance(name, str) or not name or len(name) > MAX_ZONE_NAME or name in seen:
+            raise MalformedHeaterReport(f"bad or repeated zone name {name!r}")
+        seen.add(name)
+        duty_pct = _number(zone, "duty_pm", 0, 1000) / 10.0
+        energy_wh = _number(zone, "energy_wh", 0, 1e12)
+        for measurand, value, unit in ((HEATER_DUTY, duty_pct, "Percent"), (HEATER_ENERGY, energy_wh, "Wh")):
+            readings.append(
+                Reading(
+                    timestamp=received,
+                    value=value,
+                    measurand=f"{measurand}{HEATER_ZONE_SEP}{name}",
+                    location=HEATER_LOCATION,
+                    unit=unit,
+                )
+            )
+    return readings
 
 
 class MeterBatchWriter:
@@ -212,6 +279,17 @@ class MeterDataService:
                 },
             )
         )
+
+    async def record_heater_report(self, station_id: str, data: str | None, received: datetime) -> int:
+        """Store a heater report's duty and energy per zone (connector 0, no transaction) and
+        publish them as ``meter.readings``; returns how many readings were stored.
+
+        Raises :class:`MalformedHeaterReport` (nothing stored) if ``data`` is malformed.
+        """
+        readings = heater_readings(data, received)
+        if readings:
+            await self.record(station_id, 0, None, readings)
+        return len(readings)
 
     async def _transaction_belongs(self, station_id: str, transaction_id: int) -> bool:
         async with self._db.session() as session:

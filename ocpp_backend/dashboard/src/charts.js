@@ -2,7 +2,7 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { h } from "./dom.js";
-import { ENERGY, POWER, TEMPERATURE, heaterZones, isHeater } from "./fleet.js";
+import { ENERGY, POWER, TEMPERATURE, heaterZone, isHeater } from "./fleet.js";
 
 const COLOURS = ["#0b62a4", "#d9480f", "#2b8a3e", "#862e9c", "#e67700", "#1098ad", "#c2255c", "#5c940d"];
 
@@ -15,7 +15,7 @@ export function classify(r) {
     const c = unit === "K" ? value - 273.15 : unit === "Fahrenheit" ? ((value - 32) * 5) / 9 : value;
     return { chart: "temp", series: r.location || "Body", value: c };
   }
-  if (isHeater(r)) return { chart: "heater", series: `${r.measurand} ${r.location || ""}`.trim(), value };
+  if (isHeater(r)) return { chart: "heater", series: heaterZone(r), value };
   if (r.phase) return null;
   if (r.measurand === POWER) return { chart: "power", series: "power", value: unit === "kW" ? value * 1000 : value };
   if ((r.measurand || ENERGY) === ENERGY) return { chart: "energy", series: "register", value: unit === "kWh" ? value * 1000 : value };
@@ -24,7 +24,7 @@ export function classify(r) {
 
 const SPECS = {
   temp: { title: "Zone temperatures (°C)", unit: "°C" },
-  heater: { title: "Heater duty (%, per zone; since this page opened)", unit: "%" },
+  heater: { title: "Heater duty (%, per zone)", unit: "%" },
   power: { title: "Power (W, + import / − export)", unit: "W" },
   energy: { title: "Energy register (Wh)", unit: "Wh" },
 };
@@ -57,16 +57,6 @@ export class StationCharts {
       }
     }
     if (redraw) this.redraw(false);
-  }
-
-  /** Heater duty per zone from a heater report event (not stored by the backend: live only). */
-  addHeater(ev) {
-    const zones = heaterZones(ev.data);
-    if (!zones) return;
-    const t = new Date(ev.time).getTime() / 1000;
-    const chart = (this.data.heater ||= {});
-    for (const z of zones) (chart[z.name || "heater"] ||= []).push([t, (Number(z.duty_pm) || 0) / 10]);
-    this.redraw(false);
   }
 
   redraw(rebuild) {

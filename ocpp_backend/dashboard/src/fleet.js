@@ -4,6 +4,9 @@
 export const TEMPERATURE = "Temperature";
 export const POWER = "Power.Active.Import";
 export const ENERGY = "Energy.Active.Import.Register";
+// Heater reports stored by the backend, one series per zone: "<measurand>:<zone>" (docs/interfaces.md §1.6).
+export const HEATER_DUTY = "Frostgrid.Heater.Duty"; // Percent
+export const HEATER_ENERGY = "Frostgrid.Heater.Energy"; // Wh
 
 /** A fresh station record from a GET /stations item. */
 export function stationFromApi(s) {
@@ -39,7 +42,10 @@ export function applyReadings(st, readings, transactionId) {
       const celsius = unit === "K" ? value - 273.15 : unit === "Fahrenheit" ? ((value - 32) * 5) / 9 : value;
       st.temps[location] = { value: celsius, at: r.timestamp };
     } else if (isHeater(r)) {
-      st.heater = { duty_pct: unit === "Percent" || unit === "%" ? value : value, on: value > 0 };
+      // one reading per zone: the station's duty is its busiest zone's
+      const duties = { ...(st.heater?.duties || {}), [heaterZone(r)]: value };
+      const duty = Math.max(...Object.values(duties));
+      st.heater = { ...(st.heater || {}), duties, duty_pct: duty, on: duty > 0 };
     } else if (measurand === POWER && !r.phase) {
       st.powerW = unit === "kW" ? value * 1000 : value;
     } else if (measurand === ENERGY && !r.phase) {
@@ -62,9 +68,20 @@ export function heaterZones(notification) {
   }
 }
 
-/** A reading about a heater (its duty), whatever measurand name the station uses for it. */
+/** A reading of a heater's duty: the backend's stored heater reports, or a station's own measurand
+ * about a heater (not its energy counter). */
 export function isHeater(r) {
-  return /heat/i.test(`${r.measurand || ""} ${r.location || ""} ${r.context || ""}`);
+  const m = r.measurand || "";
+  if (m === HEATER_DUTY || m.startsWith(`${HEATER_DUTY}:`)) return true;
+  if (m === HEATER_ENERGY || m.startsWith(`${HEATER_ENERGY}:`) || /energy/i.test(m)) return false;
+  return /heat/i.test(`${m} ${r.location || ""} ${r.context || ""}`);
+}
+
+/** The zone of a heater reading ("Frostgrid.Heater.Duty:electronics" -> "electronics"). */
+export function heaterZone(r) {
+  const m = r.measurand || "";
+  const colon = m.indexOf(":");
+  return colon >= 0 ? m.slice(colon + 1) : r.location || "heater";
 }
 
 /** The connector that tells the most (the first real one, else the station as a whole). */

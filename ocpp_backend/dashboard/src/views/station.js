@@ -194,7 +194,6 @@ export function stationPage(root, app, [id]) {
     if (ev.station_id !== id) return;
     renderLive();
     if (ev.kind === "meter.readings" && followLive) charts.add(ev.data.readings || []);
-    if (ev.kind === "station.notification" && followLive) charts.addHeater(ev);
     if (ev.kind.startsWith("session.")) {
       renderCommands();
       loadSessions();
