@@ -16,6 +16,7 @@ import errno
 import fcntl
 import json
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -111,15 +112,21 @@ class BoardLink:
             self._t = SerialTransport(self.port, baudrate=115200, timeout=10)
         except TransportError:
             raise PortError(diagnose_port(self.port)) from None
-        try:
-            self._t.enter_raw_repl(soft_reset=self.soft_reset, timeout_overall=self.timeout_s)
-        except TransportError as error:
-            self.close()
-            raise BoardError(
-                f"no MicroPython REPL answers on {self.port} ({error}): is MicroPython "
-                "flashed (frostgrid device flash)?"
-            ) from None
-        return self
+        # Two tries: a board interrupted while it boots may crash and reset under the first Ctrl-C
+        # (seen with the firmware in the middle of loading a module) and answer the second.
+        for attempt in (1, 2):
+            try:
+                self._t.enter_raw_repl(soft_reset=self.soft_reset, timeout_overall=self.timeout_s)
+                return self
+            except TransportError as error:
+                if attempt == 2:
+                    self.close()
+                    raise BoardError(
+                        f"no MicroPython REPL answers on {self.port} ({error}): is MicroPython "
+                        "flashed (frostgrid device flash)?"
+                    ) from None
+                time.sleep(1.0)
+        raise AssertionError("unreachable")
 
     def __exit__(self, *exc: object) -> None:
         self.close()
