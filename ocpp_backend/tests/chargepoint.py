@@ -114,16 +114,17 @@ async def open_station(
     station_id: str,
     password: str,
     subprotocols: tuple[str, ...] = ("ocpp1.6",),
+    station_class: type[SimChargePoint] = SimChargePoint,
     **kwargs: Any,
-) -> AsyncIterator[SimChargePoint]:
-    """Connect a SimChargePoint to ``ocpp_url/station_id`` and run its receive loop."""
+) -> AsyncIterator[Any]:
+    """Connect a ``station_class`` station to ``ocpp_url/station_id`` and run its receive loop."""
     ws = await websockets.connect(
         f"{ocpp_url}/{station_id}",
         subprotocols=list(subprotocols),
         additional_headers={"Authorization": basic_auth(station_id, password)},
         open_timeout=10,
     )
-    cp = SimChargePoint(station_id, ws, **kwargs)
+    cp = station_class(station_id, ws, **kwargs)
     task = asyncio.create_task(cp.start())
     try:
         yield cp

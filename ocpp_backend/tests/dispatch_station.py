@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import websockets
 from ocpp.routing import on
 from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action
 
-from ocpp_backend.tests.chargepoint import SimChargePoint, basic_auth
+from ocpp_backend.tests.chargepoint import SimChargePoint, open_station
 from ocpp_backend.timeutil import format_ocpp_time, utc_now
 
 
@@ -104,18 +102,5 @@ async def profile_station(
     ocpp_url: str, station_id: str, password: str, **kwargs: Any
 ) -> AsyncIterator[ProfileStation]:
     """Connect a ProfileStation and run its receive loop."""
-    ws = await websockets.connect(
-        f"{ocpp_url}/{station_id}",
-        subprotocols=["ocpp1.6"],
-        additional_headers={"Authorization": basic_auth(station_id, password)},
-        open_timeout=10,
-    )
-    cp = ProfileStation(station_id, ws, **kwargs)
-    task = asyncio.create_task(cp.start())
-    try:
+    async with open_station(ocpp_url, station_id, password, station_class=ProfileStation, **kwargs) as cp:
         yield cp
-    finally:
-        task.cancel()
-        await ws.close()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
