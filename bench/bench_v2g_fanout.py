@@ -230,7 +230,33 @@ def quantiles(values: list[float], prefix: str, n: int) -> dict[str, float]:
     }
 
 
-async def measure(n: int, ocpp_url: str, api_url: str, token: str) -> dict[str, float]:
+def cpu_s(pid: int) -> float:
+    """CPU time (user + system) the process ``pid`` has used so far, from /proc (0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def spy(pid: int, name: str, seconds: int) -> Any:
+    """With FROSTGRID_BENCH_SPY=<dir>: sample ``pid`` with py-spy for ``seconds`` (a flame graph of
+    the measured window only, without cProfile's overhead); None otherwise."""
+    out = os.environ.get("FROSTGRID_BENCH_SPY")
+    if not out:
+        return None
+    import subprocess
+
+    spy_bin = Path(sys.executable).with_name("py-spy")
+    args = [str(spy_bin), "record", "-p", str(pid), "-d", str(seconds), "-r", "200", "--nonblocking"]
+    return subprocess.Popen(
+        [*args, "-f", "raw", "-o", f"{out}/{name}.txt"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+async def measure(
+    n: int, ocpp_url: str, api_url: str, token: str, backend_pid: int = 0
+) -> dict[str, float]:
     stations = Stations()
     ids = station_ids(n)
     started = time.perf_counter()
@@ -257,6 +283,9 @@ async def measure(n: int, ocpp_url: str, api_url: str, token: str) -> dict[str, 
         t1 = time.perf_counter()
         await api.post("/dispatch/orders/WARMUP/cancel")
         await stations.wait_for("ClearChargingProfile", t1, n, 600)
+        spies = [spy(backend_pid, "backend", 15), spy(os.getpid(), "stations", 15)]
+        await asyncio.sleep(1.0 if any(spies) else 0.0)
+        cpu0 = (cpu_s(backend_pid), cpu_s(os.getpid()))
         t2 = time.perf_counter()
         ack = (await api.post("/dispatch/orders", json=order("FANOUT", 2.0 * n))).json()
         figures["order_ack_s"] = time.perf_counter() - t2
@@ -266,6 +295,9 @@ async def measure(n: int, ocpp_url: str, api_url: str, token: str) -> dict[str, 
         assert ack["stage"] in ("accepted", "partial"), ack
         figures["shed_order_ack_s"] = time.perf_counter() - t3
         figures.update(quantiles(await stations.wait_for("SetChargingProfile", t3, n, 600, 0.0), "shed", n))
+        # CPU used over both measured fan-outs: the backend's, and these simulated stations'
+        figures["backend_cpu_s"] = cpu_s(backend_pid) - cpu0[0]
+        figures["stations_cpu_s"] = cpu_s(os.getpid()) - cpu0[1]
     for ws in stations.sockets:
         await ws.close()
     for task in stations.tasks:
@@ -283,7 +315,7 @@ def main() -> None:
         backend.start()
         try:
             ocpp_url, api_url, token = parent.recv()
-            figures = asyncio.run(measure(n, ocpp_url, api_url, token))
+            figures = asyncio.run(measure(n, ocpp_url, api_url, token, backend.pid or 0))
         finally:
             parent.send("stop")
             backend.join(120)

@@ -57,17 +57,47 @@ def gateway_run(
     require_signature: Annotated[bool, typer.Option(help="Refuse unsigned orders.")] = False,
     bus: Annotated[
         str,
-        typer.Option(envvar="FROSTGRID_BUS_URL", help="The backend's bus: mqtt://user:pw@host:port/prefix."),
+        typer.Option(
+            envvar="FROSTGRID_BUS_URL",
+            help="The backend's bus: mqtt://user:pw@host:port/prefix (mqtts:// for TLS).",
+        ),
     ] = "mqtt://127.0.0.1:1883/frostgrid/bus",
+    telemetry_s: Annotated[
+        float,
+        typer.Option(
+            "--telemetry-s",
+            min=0.0,
+            help="Telemetry to the grid: at most one message per group every this many seconds.",
+        ),
+    ] = 60.0,
+    bus_tls_ca: Annotated[
+        str | None,
+        typer.Option(envvar="FROSTGRID_BUS_TLS_CA", help="TLS to the bus broker: its CA file."),
+    ] = None,
+    bus_tls_cert: Annotated[
+        str | None,
+        typer.Option(envvar="FROSTGRID_BUS_TLS_CERT", help="Client certificate for the bus broker."),
+    ] = None,
+    bus_tls_key: Annotated[
+        str | None,
+        typer.Option(envvar="FROSTGRID_BUS_TLS_KEY", help="Key of that client certificate."),
+    ] = None,
 ) -> None:
     """Serve the grid side (orders in; acks, telemetry, verification out) until interrupted."""
     from gateway.service import Gateway, GatewayConfig
-    from ocpp_backend.bus_mqtt import MqttBus
+    from ocpp_backend.bus_mqtt import MqttBus, mqtt_bus_options
+    from ocpp_backend.settings import Settings
+
+    options = mqtt_bus_options(Settings())  # buffer, back-off, session expiry: FROSTGRID_BUS_*
+    tls = {"tls_ca_file": bus_tls_ca, "tls_cert_file": bus_tls_cert, "tls_key_file": bus_tls_key}
+    options.update({name: value for name, value in tls.items() if value})
 
     async def main() -> None:
-        link = MqttBus.from_url(bus, f"gateway-{uuid.uuid4().hex[:6]}")
+        link = MqttBus.from_url(bus, f"gateway-{uuid.uuid4().hex[:6]}", **options)
         await link.start()
-        config = GatewayConfig(prefix, host, port, user, password, _keys(keys), require_signature)
+        config = GatewayConfig(
+            prefix, host, port, user, password, _keys(keys), require_signature, telemetry_s=telemetry_s
+        )
         console.print(
             f"gateway: grid mqtt://{host}:{port}/{prefix}, bus {link.host}:{link.port}/{link.prefix}"
         )

@@ -9,7 +9,10 @@ unchanged in shape:
 
 - ``dispatch.ack`` → ``{prefix}/dispatch/ack/{order_id}`` (accepted / partial / rejected / started /
   completed / cancelled);
-- ``dispatch.telemetry`` → ``{prefix}/telemetry``;
+- ``dispatch.telemetry`` → ``{prefix}/telemetry``, paced per group: at most one message every
+  ``telemetry_s`` (``GatewayConfig``, ``frostgrid gateway run --telemetry-s``, default 60 s). A
+  telemetry that comes sooner is held, and the newest one held goes out when the period is over (so
+  the grid sees a steady period, never a burst, and never a repeated snapshot);
 - ``dispatch.verification`` → ``{prefix}/verification/{order_id}``.
 
 If no accepted / partial / rejected ack comes from the dispatcher before the order's
@@ -54,6 +57,7 @@ class GatewayConfig:
     keys: dict[str, bytes] = field(default_factory=dict)  # grid party -> HMAC key
     require_signature: bool = False
     reconnect_s: float = 2.0
+    telemetry_s: float = 60.0  # telemetry to the grid: at most one message per group per period
 
 
 class Gateway:
@@ -67,6 +71,9 @@ class Gateway:
         self.handled = 0  # grid messages processed (tests wait on it)
         self._pending: dict[str, datetime] = {}  # order id -> response deadline, until the dispatcher answers
         self._timers: set[asyncio.Task[None]] = set()
+        self.telemetry_sent = 0  # telemetry messages published to the grid
+        self._telemetry_at: dict[str, float] = {}  # group -> loop time of its last telemetry out
+        self._telemetry_held: dict[str, dict[str, Any]] = {}  # group -> newest telemetry waiting
 
     def topic(self, suffix: str) -> str:
         """A full topic under the region prefix."""
@@ -100,6 +107,7 @@ class Gateway:
                 forward.cancel()
                 for timer in list(self._timers):
                     timer.cancel()
+                self._telemetry_held.clear()  # its timers are gone: the next telemetry starts afresh
                 with contextlib.suppress(asyncio.CancelledError):
                     await forward
                 subscription.close()
@@ -163,6 +171,35 @@ class Gateway:
             if event.kind == "dispatch.ack":
                 await self._publish(client, f"dispatch/ack/{data['order_id']}", data)
             elif event.kind == "dispatch.telemetry":
-                await self._publish(client, "telemetry", data)
+                await self._telemetry(client, event.station_id or str(data.get("group", "")), data)
             elif event.kind == "dispatch.verification":
                 await self._publish(client, f"verification/{data['order_id']}", data)
+
+    async def _telemetry(self, client: aiomqtt.Client, group: str, data: dict[str, Any]) -> None:
+        """Publish the group's telemetry now if its period is over, else hold the newest until it is."""
+        loop = asyncio.get_running_loop()
+        period = self.config.telemetry_s
+        last = self._telemetry_at.get(group)
+        waiting = group in self._telemetry_held
+        self._telemetry_held[group] = data  # the newest wins
+        if waiting:
+            return  # a timer is already set for this group
+        if last is None or loop.time() - last >= period:
+            await self._send_telemetry(client, group)
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(last + period - loop.time())
+            await self._send_telemetry(client, group)
+
+        task = asyncio.create_task(later(), name=f"telemetry-{group}")
+        self._timers.add(task)  # cancelled with the session, like the deadline timers
+        task.add_done_callback(self._timers.discard)
+
+    async def _send_telemetry(self, client: aiomqtt.Client, group: str) -> None:
+        data = self._telemetry_held.pop(group, None)
+        if data is None:
+            return
+        self._telemetry_at[group] = asyncio.get_running_loop().time()
+        self.telemetry_sent += 1
+        await self._publish(client, "telemetry", data)

@@ -1,4 +1,4 @@
-"""``frostgrid user add|list|remove`` and ``frostgrid token create|list|revoke`` (API tokens).
+"""``frostgrid user add|passwd|role|list|remove`` and ``frostgrid token create|list|revoke`` (API tokens).
 
 Registered in ``cli.py``. RFID id tags moved to ``frostgrid idtag``; ``frostgrid token add TAG``
 still registers an id tag, with a deprecation note, so that old scripts keep working.
@@ -114,6 +114,29 @@ def user_passwd(
     except ValueError as error:
         raise _fail(str(error)) from None
     console.print(f"password of [bold]{name}[/] changed")
+
+
+@user_app.command("role")
+def user_role(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    role: Annotated[str, typer.Argument(metavar="ROLE", help=f"One of: {', '.join(ROLES)}.")],
+    db: DbOption = None,
+) -> None:
+    """Change a user's role (from their next request on); the last admin keeps the role."""
+    from ocpp_backend.users import LastAdmin, UnknownUser
+
+    _check_role(role)
+
+    async def work(services: Any) -> None:
+        await services.access.set_role(name, role)
+
+    try:
+        _run(db, work)
+    except UnknownUser:
+        raise _fail(f"no user {name}") from None
+    except LastAdmin:
+        raise _fail(f"{name} is the last admin: make another user admin first") from None
+    console.print(f"user [bold]{name}[/] is now {role}")
 
 
 @user_app.command("list")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import socket
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import uvicorn
 from ocpp_backend.api import create_app
 from ocpp_backend.bus import Bus
 from ocpp_backend.bus_mqtt import MqttBus, bus_from_env
+from ocpp_backend.csms import outbound
 from ocpp_backend.csms.schemas import warm_schema_cache
 from ocpp_backend.csms.server import OcppServer
 from ocpp_backend.db import Database
@@ -41,9 +43,11 @@ class Backend:
     def __init__(self, settings: Settings, bus: Bus | None = None) -> None:
         self.settings = settings
         self.db = Database(settings.db_url)
-        self.bus = bus or bus_from_env()
+        self.bus = bus or bus_from_env(settings)
         self.services = Services.build(settings, self.db, self.bus)
-        self.dispatcher = Dispatcher(self.services)  # V2G fleet dispatch (tests may tune it before start)
+        self.dispatcher = Dispatcher(
+            self.services, step_s=settings.dispatch_step_s, telemetry_s=settings.dispatch_telemetry_s
+        )  # V2G fleet dispatch (tests may tune it before start)
         self.services.metrics.watch_engine(self.db.engine)
         self.ocpp = OcppServer(self.services)
         self.app = create_app(self.services, self.ocpp)
@@ -75,13 +79,25 @@ class Backend:
         await self.services.registry.reset_connections()
         await self._bootstrap_access()
         count = warm_schema_cache()
-        LOG.info("loaded %d OCPP 1.6 schemas", count)
+        compiled = outbound.warm()
+        LOG.info("loaded %d OCPP 1.6 schemas (%d compiled for commands)", count, compiled)
         await self.services.start()
         self.app.state.dispatcher = self.dispatcher  # set here: tests may swap the dispatcher first
         await self.dispatcher.start()
         self.ocpp_port = await self.ocpp.start(self.settings.host, self.settings.ocpp_port)
         if self.settings.http_port is not None:
             await self._start_http()
+        self._tune_gc()
+
+    def _tune_gc(self) -> None:
+        """Freeze what start-up built out of the collector's reach and space young collections
+        out (Settings.gc_threshold says why); process-wide, as the collector is."""
+        threshold = self.settings.gc_threshold
+        if threshold is None:
+            return
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*threshold)
 
     async def _bootstrap_access(self) -> None:
         """Create the admin user / admin API token given in the settings (env), so that a fresh

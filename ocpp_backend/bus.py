@@ -189,7 +189,8 @@ class InProcessBus(Bus):
         if executor is None:
             raise StationOffline(f"station {command.station_id} is not connected")
         try:
-            return await asyncio.wait_for(executor(command), timeout_s)
+            async with asyncio.timeout(timeout_s):  # no extra task per command, unlike wait_for
+                return await executor(command)
         except TimeoutError:
             raise CommandTimeout(
                 f"station {command.station_id} did not answer {command.action} within {timeout_s:g} s"

@@ -62,6 +62,9 @@ class Alarm(Base):
     At most one open alarm per (station, kind, connector): a partial unique index makes a second
     raise of the same condition (another node, a replayed event) a no-op. ``connector_id`` is -1
     for alarms about the station as a whole, so that the index also covers them (NULLs are distinct).
+    One alarm per occurrence: ``raised_at`` is the time of the raising event (or of the crossed
+    threshold), the same on every node, so a node that hears of a fault after another node raised
+    and cleared it does not raise it again (``uq_alarms_occurrence``, migration 0006).
     """
 
     __tablename__ = "alarms"
@@ -75,6 +78,7 @@ class Alarm(Base):
             sqlite_where=text("cleared_at IS NULL"),
             postgresql_where=text("cleared_at IS NULL"),
         ),
+        Index("uq_alarms_occurrence", "station_id", "kind", "connector_id", "raised_at", unique=True),
         Index(None, "station_id", "raised_at"),
         Index(None, "cleared_at"),
     )

@@ -34,6 +34,22 @@ def _env_flag(name: str) -> bool:
     return (os.environ.get(name) or "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _env_gc_threshold(name: str, default: tuple[int, int, int]) -> tuple[int, int, int] | None:
+    """Three collector thresholds from the environment; ``default`` keeps CPython's own."""
+    text = (os.environ.get(name) or "").strip()
+    if not text:
+        return default
+    if text == "default":
+        return None
+    try:
+        a, b, c = (int(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not three integers a,b,c (or 'default')") from None
+    if min(a, b, c) < 1:
+        raise ValueError(f"{name}={text!r}: thresholds must be at least 1")
+    return a, b, c
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the backend can be tuned with; defaults suit one node serving a city."""
@@ -81,3 +97,37 @@ class Settings:
         default_factory=lambda: _env_number("FROSTGRID_ALARM_CRASH_LOOP_WINDOW_S", 600.0)
     )
     alarm_tick_s: float = 5.0  # how often time-based alarm conditions are evaluated
+    # -- the MQTT bus between processes (ocpp_backend/bus_mqtt.py, FROSTGRID_BUS_URL; docs/v2g.md §3) --
+    # TLS to the broker (also on with an mqtts:// URL): its CA file (default: the system's CAs)...
+    bus_tls_ca_file: str | None = field(default_factory=lambda: _env("FROSTGRID_BUS_TLS_CA"))
+    # ...and a client certificate with its key, for a broker that requires one
+    bus_tls_cert_file: str | None = field(default_factory=lambda: _env("FROSTGRID_BUS_TLS_CERT"))
+    bus_tls_key_file: str | None = field(default_factory=lambda: _env("FROSTGRID_BUS_TLS_KEY"))
+    # events kept while the broker is unreachable (then the oldest droppable ones go first)
+    bus_buffer_events: int = field(
+        default_factory=lambda: int(_env_number("FROSTGRID_BUS_BUFFER_EVENTS", 10000))
+    )
+    # reconnection back-off doubles from 0.5 s up to this
+    bus_reconnect_max_s: float = field(
+        default_factory=lambda: _env_number("FROSTGRID_BUS_RECONNECT_MAX_S", 30.0)
+    )
+    # how long the broker keeps a disconnected node's session (and the events for it)
+    bus_session_expiry_s: int = field(
+        default_factory=lambda: int(_env_number("FROSTGRID_BUS_SESSION_EXPIRY_S", 300))
+    )
+    # -- V2G dispatch (ocpp_backend/dispatch/service.py; docs/v2g.md) --
+    # an allocation round at least this often (and on every plug-in, plug-out, refusal, outage)
+    dispatch_step_s: float = field(default_factory=lambda: _env_number("FROSTGRID_DISPATCH_STEP_S", 60.0))
+    # group telemetry (import/export, flexibility) published this often
+    dispatch_telemetry_s: float = field(
+        default_factory=lambda: _env_number("FROSTGRID_DISPATCH_TELEMETRY_S", 60.0)
+    )
+    # -- the garbage collector (backend.py): a fan-out to 10,000 stations keeps ~10^5 objects alive
+    # for a second; with CPython's defaults (700, 10, 10) each burst promotes them and sets off full
+    # collections of the whole heap (~1 s each with 10,000 connections). Objects that exist after
+    # start-up are frozen out of collection, and young collections run less often.
+    # FROSTGRID_GC_THRESHOLD="a,b,c" sets the thresholds ("" or "default": CPython's).
+    gc_threshold: tuple[int, int, int] | None = field(
+        default_factory=lambda: _env_gc_threshold("FROSTGRID_GC_THRESHOLD", (50_000, 20, 100))
+    )
+

@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from ocpp_backend.db import Database
 from ocpp_backend.operator_models import ROLES, ApiToken, OperatorSession, OperatorUser
@@ -53,6 +54,10 @@ class UnknownUser(Exception):
 
 class UnknownToken(Exception):
     """No API token with this id or name."""
+
+
+class LastAdmin(Exception):
+    """The change would leave no user with the admin role (nobody could manage users any more)."""
 
 
 class TooManyAttempts(Exception):
@@ -212,6 +217,38 @@ class AccessService:
         """Every user, by name."""
         async with self._db.session() as session:
             return list(await session.scalars(select(OperatorUser).order_by(OperatorUser.username)))
+
+    async def set_role(self, username: str, role: str) -> OperatorUser:
+        """Give a user another role; raises UnknownUser, ValueError (no such role) or LastAdmin
+        (the user is the only admin and would lose the role).
+
+        The new role holds at the user's next request: sessions look the role up every time.
+        """
+        validate_role(role)
+        async with self._db.session() as session:
+            # Two admins demoting each other at once must not both succeed. PostgreSQL: lock the
+            # admins' rows, so the second demotion waits and then counts the first one's result.
+            # SQLite: the check is inside the one UPDATE statement, which holds the write lock.
+            await session.execute(
+                select(OperatorUser.username).where(OperatorUser.role == "admin").with_for_update()
+            )
+            change = update(OperatorUser).where(OperatorUser.username == username).values(role=role)
+            if role != "admin":
+                others = aliased(OperatorUser)
+                other_admins = (
+                    select(func.count())
+                    .select_from(others)
+                    .where(others.role == "admin", others.username != username)
+                    .scalar_subquery()
+                )
+                change = change.where(or_(OperatorUser.role != "admin", other_admins > 0))
+            result = await session.execute(change)
+            user = await session.get(OperatorUser, username, populate_existing=True)
+            if user is None:
+                raise UnknownUser(username)
+            if result.rowcount == 0:
+                raise LastAdmin(username)
+        return user
 
     async def remove_user(self, username: str) -> None:
         """Delete a user and their sessions; raises UnknownUser."""

@@ -5,9 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 
 from ocpp_backend.api.auth import Principal, require_role
-from ocpp_backend.api.models import ErrorOut, TokenCreate, TokenCreated, TokenOut, UserCreate, UserOut
+from ocpp_backend.api.models import (
+    ErrorOut,
+    TokenCreate,
+    TokenCreated,
+    TokenOut,
+    UserCreate,
+    UserOut,
+    UserRoleIn,
+)
 from ocpp_backend.services import Services
-from ocpp_backend.users import UnknownToken, UnknownUser, UserExists
+from ocpp_backend.users import LastAdmin, UnknownToken, UnknownUser, UserExists
 
 
 def admin_router(services: Services) -> APIRouter:
@@ -32,6 +40,27 @@ def admin_router(services: Services) -> APIRouter:
             user = await access.add_user(body.username, body.password, body.role)
         except UserExists:
             raise HTTPException(status.HTTP_409_CONFLICT, f"user {body.username} already exists") from None
+        return UserOut.model_validate(user)
+
+    @router.patch(
+        "/users/{username}",
+        response_model=UserOut,
+        responses={
+            404: {"model": ErrorOut, "description": "No such user"},
+            409: {"model": ErrorOut, "description": "The last admin would lose the role"},
+        },
+    )
+    async def change_role(body: UserRoleIn, username: str = Path(max_length=64)) -> UserOut:
+        """Change a user's role; it applies from their next request (their sessions stay open).
+        The last user with the admin role keeps it."""
+        try:
+            user = await access.set_role(username, body.role)
+        except UnknownUser:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {username}") from None
+        except LastAdmin:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, f"{username} is the last admin: make another user admin first"
+            ) from None
         return UserOut.model_validate(user)
 
     @router.delete(

@@ -318,6 +318,12 @@ class UserCreate(BaseModel):
     role: Literal["viewer", "operator", "admin", "dispatcher"]
 
 
+class UserRoleIn(BaseModel):
+    """Change a user's role."""
+
+    role: Literal["viewer", "operator", "admin", "dispatcher"]
+
+
 class TokenOut(_FromRow):
     """An API token (never the secret)."""
 

@@ -123,6 +123,7 @@ class OcppServer:
         except ConnectionClosed:
             pass
         finally:
+            station.connection_lost()
             if self._current.get(station_id) is station:
                 del self._current[station_id]
                 self._services.bus.detach(station_id, station.execute)

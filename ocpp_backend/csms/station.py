@@ -3,7 +3,7 @@ executor for commands the bus routes to this connection."""
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
 import json
 import logging
 import re
@@ -11,9 +11,9 @@ from typing import Any
 
 from ocpp import exceptions as ocpp_errors
 from ocpp.exceptions import InternalError, NotSupportedError, OCPPError, ProtocolError
-from ocpp.messages import Call, MessageType, unpack, validate_payload
+from ocpp.messages import MessageType, unpack
 from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, DataTransferStatus
 from websockets.exceptions import ConnectionClosed
 
@@ -25,6 +25,7 @@ from ocpp_backend.services.registry import BootInfo, ConnectorStatus
 from ocpp_backend.services.sessions import StartRequest, StopRequest
 from ocpp_backend.timeutil import format_ocpp_time, utc_now
 
+from . import outbound
 from .wire import id_tag_info_to_wire, readings_from_wire, time_from_wire
 
 LOG = logging.getLogger(__name__)
@@ -57,6 +58,9 @@ class StationConnection(ChargePoint):
         super().__init__(station_id, connection, response_timeout=max(60.0, 4 * settings.command_timeout_s))
         self._services = services
         self.connected_at = utc_now()
+        # Answers to our CALLs, by unique id: routed straight to the waiting command (no queue,
+        # no extra task per command as the library's call() makes).
+        self._pending: dict[str, asyncio.Future[Any]] = {}
 
     # -- framing --------------------------------------------------------------------------------
 
@@ -73,7 +77,11 @@ class StationConnection(ChargePoint):
             await self._answer_unparsable(raw_msg, error)
             return
         if msg.message_type_id != MessageType.Call:
-            if self._call_lock.locked():
+            waiter = self._pending.pop(msg.unique_id, None) if isinstance(msg.unique_id, str) else None
+            if waiter is not None:
+                if not waiter.done():
+                    waiter.set_result(msg)
+            elif self._call_lock.locked():
                 self._response_queue.put_nowait(msg)
             else:
                 LOG.warning("%s: dropping unsolicited answer %s", self.id, str(raw_msg)[:200])
@@ -124,6 +132,13 @@ class StationConnection(ChargePoint):
             message = ocpp16_error_frame(message)
         await super()._send(message)
 
+    def connection_lost(self) -> None:
+        """The socket closed: commands still waiting for an answer fail now, not at their timeout."""
+        for waiter in self._pending.values():
+            if not waiter.done():
+                waiter.set_exception(ConnectionClosed(None, None))
+        self._pending.clear()
+
     @property
     def remote_address(self) -> str | None:
         """``host:port`` of the station's end of the socket."""
@@ -137,32 +152,36 @@ class StationConnection(ChargePoint):
     # -- commands (central system → station) ----------------------------------------------------
 
     async def execute(self, command: Command) -> dict[str, Any]:
-        """Send ``command`` as an OCPP CALL and return the station's answer (snake_case).
+        """Send ``command`` as an OCPP CALL and return the station's answer (snake_case; every
+        field of the response type, ``None`` where absent).
 
         Raises ValueError for a command that is not a valid OCPP 1.6 request, CommandRejected
         for a CALLERROR or an invalid answer, StationOffline if the connection closes.
+        The wire work is ``outbound``'s (not the library's ``call``): see there why.
         """
-        payload_cls = getattr(call, command.action, None)
-        if payload_cls is None or command.action not in _V16_ACTIONS:
-            raise ValueError(f"unknown OCPP 1.6 action {command.action!r}")
         try:
-            request = payload_cls(**command.payload)
-            camel = _wire_payload(request)
-            await validate_payload(Call("validate", command.action, camel), self._ocpp_version)
-        except (TypeError, OCPPError) as error:
-            raise ValueError(f"invalid {command.action}: {error}") from None
+            camel = outbound.request_payload(command.action, command.payload)
+        except outbound.InvalidRequest as error:
+            raise ValueError(str(error)) from None
+        unique_id = outbound.next_unique_id()
         with station_context(self.id), self._services.metrics.command_timer(command.action):
+            async with self._call_lock:  # OCPP-J: one outstanding CALL per direction
+                answer = asyncio.get_running_loop().create_future()
+                self._pending[unique_id] = answer
+                try:
+                    await self._send(outbound.call_frame(unique_id, command.action, camel))
+                    async with asyncio.timeout(self._response_timeout):
+                        response = await answer
+                except ConnectionClosed:
+                    raise StationOffline(f"connection to {self.id} closed before it answered") from None
+                finally:
+                    self._pending.pop(unique_id, None)
+            if response.message_type_id == MessageType.CallError:
+                raise CommandRejected(str(response.error_code), str(response.error_description))
             try:
-                result = await self.call(request, suppress=False)
-            except OCPPError as error:
-                raise CommandRejected(error.code, str(error.description)) from None
-            except ConnectionClosed:
-                raise StationOffline(f"connection to {self.id} closed before it answered") from None
-            except Exception as error:  # UnknownCallErrorCodeError and friends
-                if isinstance(error, TimeoutError):
-                    raise
+                return outbound.answer_payload(command.action, response.payload)
+            except outbound.InvalidAnswer as error:
                 raise CommandRejected("InvalidAnswer", str(error)) from None
-        return dataclasses.asdict(result)
 
     # -- station → central system ---------------------------------------------------------------
 
@@ -321,10 +340,3 @@ class StationConnection(ChargePoint):
 
     async def _notify(self, action: str, **data: Any) -> None:
         await self._services.bus.publish(Event("station.notification", self.id, {"action": action, **data}))
-
-
-def _wire_payload(request: Any) -> dict[str, Any]:
-    """The camelCase payload the library will send for ``request``."""
-    from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
-
-    return remove_nones(snake_to_camel_case(serialize_as_dict(request)))

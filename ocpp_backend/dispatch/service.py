@@ -425,7 +425,8 @@ class Dispatcher:
                 await self._allocate(live, now)
             if (
                 self._last_telemetry is None
-                or (now - self._last_telemetry).total_seconds() >= self.telemetry_s
+                # a round that comes a little early must not push telemetry out by a whole period
+                or (now - self._last_telemetry).total_seconds() >= 0.9 * self.telemetry_s
             ):
                 self._last_telemetry = now
                 await self._telemetry(now)

@@ -22,6 +22,19 @@ Kinds (severity): raised when → cleared when. Thresholds are ``Settings.alarm_
 Vendor codes count when the StatusNotification's ``vendorId`` is ``Frostgrid`` (docs/interfaces.md
 §1.6). Alarms about the station as a whole have ``connector_id`` -1. Removing a station clears its
 alarms.
+
+Several nodes (one database, one MQTT bus): every node runs the rules over the same events, so
+every node decides the same raises and clears, each when it hears of the event. The database keeps
+one open alarm per (station, kind, connector) (the partial unique index ``uq_alarms_open``) and one
+alarm per occurrence (``uq_alarms_occurrence``: ``raised_at`` is the time of the event that raised
+it, or the moment a time threshold was crossed, the same on every node): the first node's raise is
+stored and published, the others' are no-ops even when the first node has already cleared it, and
+a clear closes the open alarm raised before the clearing event, whichever node raised it.
+Two things are read from the database rather than from a node's own view: the
+``frostgrid_alarms_open`` gauge (counted after every change, including other nodes' changes heard
+on the bus), and, before an ``offline`` alarm is raised, when the station was last heard from (a
+node started while the station is connected to another node counts it as absent; its heartbeats,
+written to ``last_seen`` by the node holding it, say otherwise).
 """
 
 from __future__ import annotations
@@ -32,7 +45,7 @@ import json
 import logging
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -80,6 +93,8 @@ EVENT_KINDS = (
     "connector.status",
     "station.notification",
 )
+# Alarm changes, this node's or another's: the open-alarm gauge is recounted on each.
+CHANGE_KINDS = ("alarm.raised", "alarm.cleared")
 
 Key = tuple[str, str, int]  # (station id, kind, connector id)
 
@@ -108,12 +123,14 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Raise:
-    """Open an alarm."""
+    """Open an alarm. ``at``: when the condition became an alarm, from the event times the rules
+    were given, so that every node deciding this raise names the same occurrence."""
 
     station_id: str
     kind: str
     connector_id: int
     message: str
+    at: datetime | None = field(default=None, compare=False)
 
     @property
     def key(self) -> Key:
@@ -122,12 +139,14 @@ class Raise:
 
 @dataclass(frozen=True)
 class Clear:
-    """Close an open alarm."""
+    """Close an open alarm. ``at``: when the condition ended; an alarm raised later is another
+    occurrence and stays open."""
 
     station_id: str
     kind: str
     connector_id: int
     reason: str
+    at: datetime | None = field(default=None, compare=False)
 
     @property
     def key(self) -> Key:
@@ -181,19 +200,38 @@ class AlarmRules:
         """Count ``station_id`` as disconnected since ``since`` (stations absent at start-up)."""
         self.offline_since.setdefault(station_id, since)
 
+    def due_offline(self, now: datetime) -> list[str]:
+        """Stations whose offline alarm the next ``tick(now)`` would raise."""
+        return sorted(
+            station
+            for station, since in self.offline_since.items()
+            if now - since >= self.t.offline_after and (station, "offline", STATION) not in self.open
+        )
+
+    def heard_from(self, station_id: str, at: datetime) -> None:
+        """The station was heard from at ``at`` (its ``last_seen``, written by whichever node holds
+        its connection): a station counted as absent since before then is not offline yet."""
+        since = self.offline_since.get(station_id)
+        if since is not None and at > since:
+            self.offline_since[station_id] = at
+
     def remember_boot(self, station_id: str, at: datetime) -> None:
         """A boot from before a restart (keeps an open crash-loop alarm until a quiet window)."""
         self.boots.setdefault(station_id, deque()).append(at)
 
-    def _raise(self, out: list[Decision], station: str, kind: str, connector: int, message: str) -> None:
+    def _raise(
+        self, out: list[Decision], station: str, kind: str, connector: int, message: str, at: datetime
+    ) -> None:
         if (station, kind, connector) not in self.open:
             self.open.add((station, kind, connector))
-            out.append(Raise(station, kind, connector, message))
+            out.append(Raise(station, kind, connector, message, at))
 
-    def _clear(self, out: list[Decision], station: str, kind: str, connector: int, reason: str) -> None:
+    def _clear(
+        self, out: list[Decision], station: str, kind: str, connector: int, reason: str, at: datetime
+    ) -> None:
         if (station, kind, connector) in self.open:
             self.open.discard((station, kind, connector))
-            out.append(Clear(station, kind, connector, reason))
+            out.append(Clear(station, kind, connector, reason, at))
 
     def on_event(self, event: Event) -> list[Decision]:
         """Decisions caused by one bus event (its ``time`` is when it happened)."""
@@ -201,12 +239,12 @@ class AlarmRules:
         station, data, now = event.station_id, event.data, event.time
         if event.kind == "station.connected":
             self.offline_since.pop(station, None)
-            self._clear(out, station, "offline", STATION, "connected")
+            self._clear(out, station, "offline", STATION, "connected", now)
         elif event.kind == "station.disconnected":
             self.offline_since[station] = now
         elif event.kind == "station.removed":
             for key in sorted(k for k in self.open if k[0] == station):
-                self._clear(out, *key, "station removed")
+                self._clear(out, *key, "station removed", now)
             self.offline_since.pop(station, None)
             self.boots.pop(station, None)
             for cold in [k for k in self.cold_since if k[0] == station]:
@@ -218,16 +256,18 @@ class AlarmRules:
                 boots.popleft()
             if len(boots) > self.t.crash_boots:
                 window_s = self.t.crash_window.total_seconds()
-                self._raise(out, station, "crash_loop", STATION, f"{len(boots)} boots within {window_s:g} s")
+                message = f"{len(boots)} boots within {window_s:g} s"
+                self._raise(out, station, "crash_loop", STATION, message, now)
         elif event.kind == "connector.status":
             self._on_status(out, station, data, now)
         elif event.kind == "station.notification":
             count = journal_backlog(data)
             if count is not None:
                 if count >= self.t.backlog_records:
-                    self._raise(out, station, "journal_backlog", STATION, f"{count} journal records unsent")
+                    message = f"{count} journal records unsent"
+                    self._raise(out, station, "journal_backlog", STATION, message, now)
                 else:
-                    self._clear(out, station, "journal_backlog", STATION, f"backlog down to {count}")
+                    self._clear(out, station, "journal_backlog", STATION, f"backlog down to {count}", now)
         return out
 
     def _on_status(self, out: list[Decision], station: str, data: dict[str, Any], now: datetime) -> None:
@@ -236,31 +276,34 @@ class AlarmRules:
         info = data.get("info") or ""
         for code, kind in _IMMEDIATE.items():
             if code in codes:
-                self._raise(out, station, kind, connector, f"{code} {info}".strip())
+                self._raise(out, station, kind, connector, f"{code} {info}".strip(), now)
             else:
-                self._clear(out, station, kind, connector, f"{code} no longer reported")
+                self._clear(out, station, kind, connector, f"{code} no longer reported", now)
         if _COLD_CODE in codes:
             self.cold_since.setdefault((station, connector), now)
         else:
             self.cold_since.pop((station, connector), None)
-            self._clear(out, station, "cold_interlock_long", connector, "cold interlock released")
+            self._clear(out, station, "cold_interlock_long", connector, "cold interlock released", now)
 
     def tick(self, now: datetime) -> list[Decision]:
         """Decisions that only the passing of time causes."""
         out: list[Decision] = []
         for station, since in sorted(self.offline_since.items()):
             if now - since >= self.t.offline_after:
-                self._raise(out, station, "offline", STATION, f"no connection since {since.isoformat()}")
+                message = f"no connection since {since.isoformat()}"
+                self._raise(out, station, "offline", STATION, message, since + self.t.offline_after)
         for (station, connector), since in sorted(self.cold_since.items()):
             if now - since >= self.t.cold_after:
                 message = f"cold interlock since {since.isoformat()}"
-                self._raise(out, station, "cold_interlock_long", connector, message)
+                self._raise(
+                    out, station, "cold_interlock_long", connector, message, since + self.t.cold_after
+                )
         for boots in self.boots.values():
             while boots and now - boots[0] > self.t.crash_window:
                 boots.popleft()
         for station, kind, connector in sorted(self.open):
             if kind == "crash_loop" and not self.boots.get(station):
-                self._clear(out, station, kind, connector, "no reboot for a whole window")
+                self._clear(out, station, kind, connector, "no reboot for a whole window", now)
         return out
 
 
@@ -305,7 +348,7 @@ class AlarmService:
         if self._task is not None:
             return
         # Subscribe first: an event that arrives while loading is queued, not lost.
-        self._subscription = self._bus.subscribe(EVENT_KINDS, max_queue=10_000)
+        self._subscription = self._bus.subscribe(EVENT_KINDS + CHANGE_KINDS, max_queue=10_000)
         now = utc_now()
         async with self._db.session() as session:
             open_rows = (
@@ -354,17 +397,30 @@ class AlarmService:
             except TimeoutError:
                 event = None
             try:
-                if event is not None:
+                if event is not None and event.kind in CHANGE_KINDS:
+                    await self._refresh_gauge()  # maybe another node's change
+                elif event is not None:
                     await self.apply(self.rules.on_event(event))
                 if loop.time() >= next_tick:
                     next_tick = loop.time() + self.tick_s
-                    await self.apply(self.rules.tick(utc_now()))
+                    await self.evaluate_now()
             except Exception:  # noqa: BLE001 - one failed write must not stop alarm handling
                 LOG.exception("alarm evaluation failed")
 
     async def evaluate_now(self) -> None:
         """Apply the time-based rules at once (tests, and the API after a threshold change)."""
-        await self.apply(self.rules.tick(utc_now()))
+        now = utc_now()
+        due = self.rules.due_offline(now)
+        if due:
+            async with self._db.session() as session:
+                seen = await session.execute(
+                    select(Station.id, Station.last_seen).where(
+                        Station.id.in_(due), Station.last_seen.is_not(None)
+                    )
+                )
+                for station_id, last_seen in seen:
+                    self.rules.heard_from(station_id, last_seen)
+        await self.apply(self.rules.tick(now))
 
     async def apply(self, decisions: list[Decision]) -> None:
         """Store and publish decisions."""
@@ -381,13 +437,15 @@ class AlarmService:
             severity=SEVERITY[decision.kind],
             connector_id=decision.connector_id,
             message=decision.message[:2000],
-            raised_at=utc_now(),
+            raised_at=decision.at or utc_now(),
         )
         try:
             async with self._db.session() as session:
                 session.add(alarm)
         except IntegrityError:
-            return  # already open (raised by another node, or before a restart)
+            # Already open (raised by another node, or before a restart), or this occurrence was
+            # raised and even cleared by a node that heard of it first (uq_alarms_occurrence).
+            return
         LOG.warning(
             "%s: alarm raised: %s %s (%s)",
             decision.station_id,
@@ -396,23 +454,34 @@ class AlarmService:
             alarm.severity,
             extra={"station_id": decision.station_id},
         )
-        self._metrics.alarms_open.labels(decision.kind).inc()
+        await self._refresh_gauge()
         await self._bus.publish(Event("alarm.raised", decision.station_id, alarm_data(alarm)))
 
     async def _store_clear(self, decision: Clear) -> None:
         now = utc_now()
         async with self._db.session() as session:
-            alarm = await session.scalar(
-                select(Alarm).where(
-                    Alarm.station_id == decision.station_id,
-                    Alarm.kind == decision.kind,
-                    Alarm.connector_id == decision.connector_id,
-                    Alarm.cleared_at.is_(None),
-                )
+            query = select(Alarm).where(
+                Alarm.station_id == decision.station_id,
+                Alarm.kind == decision.kind,
+                Alarm.connector_id == decision.connector_id,
+                Alarm.cleared_at.is_(None),
             )
+            if decision.at is not None:
+                # A node that hears of a clear late must not close a newer occurrence.
+                query = query.where(Alarm.raised_at <= decision.at)
+            alarm = await session.scalar(query)
             if alarm is None:
                 return  # cleared already (another node)
-            alarm.cleared_at, alarm.clear_reason = now, decision.reason[:200]
+            # Conditional: two nodes clearing at once both find the row open, and only the first
+            # update may count (PostgreSQL re-checks the condition after waiting for the row lock).
+            result = await session.execute(
+                update(Alarm)
+                .where(Alarm.id == alarm.id, Alarm.cleared_at.is_(None))
+                .values(cleared_at=now, clear_reason=decision.reason[:200])
+            )
+            if result.rowcount == 0:
+                return  # another node cleared it meanwhile: it publishes the clear
+            await session.refresh(alarm)
         LOG.info(
             "%s: alarm cleared: %s (%s)",
             decision.station_id,
@@ -420,10 +489,11 @@ class AlarmService:
             decision.reason,
             extra={"station_id": decision.station_id},
         )
-        self._metrics.alarms_open.labels(decision.kind).dec()
+        await self._refresh_gauge()
         await self._bus.publish(Event("alarm.cleared", decision.station_id, alarm_data(alarm)))
 
     async def _refresh_gauge(self) -> None:
+        # Counted in the database: with several nodes, one node's raise may be another's clear.
         async with self._db.session() as session:
             counts = dict(
                 (

@@ -7,9 +7,10 @@ import hashlib
 import json
 import logging
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,15 +31,22 @@ DEFAULT_UNIT = "Wh"
 
 # Heater reports (DataTransfer vendorId "Frostgrid", messageId "Heater", docs/interfaces.md §1.6)
 # are stored as readings without a transaction, on connector 0 (the station as a whole), location
-# "Body", context "Sample.Periodic", timestamped when the backend receives them. The zone's name
-# follows the measurand after a colon ("Frostgrid.Heater.Duty:electronics"): the ``location``
-# column holds only an OCPP location (8 characters). A readings query for the bare name returns
-# every zone.
+# "Body", context "Sample.Periodic", timestamped with the report's ``ts`` (the station's clock) or,
+# without one, when the backend receives them. The zone's name follows the measurand after a colon
+# ("Frostgrid.Heater.Duty:electronics"): the ``location`` column holds only an OCPP location (8
+# characters). A readings query for the bare name returns every zone.
 HEATER_DUTY = "Frostgrid.Heater.Duty"  # unit "Percent": duty_pm / 10
 HEATER_ENERGY = "Frostgrid.Heater.Energy"  # unit "Wh": the zone heater's energy counter
 HEATER_ZONE_SEP = ":"
 HEATER_LOCATION = "Body"
 MAX_ZONE_NAME = 64 - len(HEATER_ENERGY) - len(HEATER_ZONE_SEP)  # fits the measurand column
+# The report's ``amb_c``: the air around the station, so that zone temperatures can be read against
+# it. OCPP 1.6 has no location for outside air; "Body" (the station) with a measurand of its own.
+AMBIENT = "Frostgrid.Ambient"  # unit "Celsius"
+AMBIENT_RANGE_C = (-100.0, 100.0)  # beyond this the station's sensor is broken, not the weather
+# RFC 3339 date-time with a mandatory offset (a time without one names no instant). ``fromisoformat``
+# alone would also take dates without a time, week dates and the basic format.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 
 
 @dataclass(frozen=True)
@@ -120,12 +128,49 @@ def _number(zone: dict[str, Any], key: str, low: float, high: float) -> float:
     return float(value)
 
 
+def report_time(report: dict[str, Any], received: datetime) -> datetime:
+    """The time of a heater report's readings: its ``ts`` (RFC 3339, the station's clock) as aware
+    UTC, or ``received`` when the report has none (absent or null).
+
+    A report the station resends after a lost answer carries the same ``ts``, so its readings get
+    the same ``sample_key`` and are stored once. Raises :class:`MalformedHeaterReport`.
+    """
+    text = report.get("ts")
+    if text is None:
+        return received
+    if not isinstance(text, str) or _RFC3339.fullmatch(text) is None:
+        raise MalformedHeaterReport(f"ts {text!r} is not an RFC 3339 date-time with an offset")
+    # fromisoformat takes at most 6 fractional digits: cut nanoseconds to microseconds.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text.replace("z", "Z").replace("t", "T"))
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except ValueError:  # e.g. month 13, hour 25
+        raise MalformedHeaterReport(f"ts {report['ts']!r} is not a valid date-time") from None
+
+
+def ambient_reading(report: dict[str, Any], at: datetime) -> Reading | None:
+    """The report's ambient air temperature ``amb_c`` as a ``Frostgrid.Ambient`` reading, or None
+    when the station has no ambient sensor (absent or null). Raises :class:`MalformedHeaterReport`."""
+    value = report.get("amb_c")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise MalformedHeaterReport(f"amb_c {value!r} is not a number")
+    low, high = AMBIENT_RANGE_C
+    if not low <= value <= high:
+        raise MalformedHeaterReport(f"amb_c={value} out of [{low:g}, {high:g}] °C")
+    return Reading(
+        timestamp=at, value=float(value), measurand=AMBIENT, location=HEATER_LOCATION, unit="Celsius"
+    )
+
+
 def heater_readings(data: str | None, received: datetime) -> list[Reading]:
-    """Readings (duty and energy per zone) of a heater report's ``data`` text.
+    """Readings (duty and energy per zone, and the ambient temperature) of a heater report's
+    ``data`` text, timestamped with its ``ts`` or else ``received``.
 
     Raises :class:`MalformedHeaterReport` if ``data`` is not the documented JSON object
-    ``{"zones": [{"name": str, "duty_pm": 0..1000, "energy_wh": >= 0, ...}], ...}``; nothing of a
-    malformed report is kept.
+    ``{"zones": [{"name": str, "duty_pm": 0..1000, "energy_wh": >= 0, ...}], "ts"?: RFC 3339,
+    "amb_c"?: number | null, ...}``; nothing of a malformed report is kept.
     """
     if not isinstance(data, str):
         raise MalformedHeaterReport("data is missing or not a text")
@@ -136,6 +181,7 @@ def heater_readings(data: str | None, received: datetime) -> list[Reading]:
     zones = report.get("zones") if isinstance(report, dict) else None
     if not isinstance(zones, list):
         raise MalformedHeaterReport("data has no list of zones")
+    at = report_time(report, received)
     readings: list[Reading] = []
     seen: set[str] = set()
     for zone in zones:
@@ -150,13 +196,16 @@ def heater_readings(data: str | None, received: datetime) -> list[Reading]:
         for measurand, value, unit in ((HEATER_DUTY, duty_pct, "Percent"), (HEATER_ENERGY, energy_wh, "Wh")):
             readings.append(
                 Reading(
-                    timestamp=received,
+                    timestamp=at,
                     value=value,
                     measurand=f"{measurand}{HEATER_ZONE_SEP}{name}",
                     location=HEATER_LOCATION,
                     unit=unit,
                 )
             )
+    ambient = ambient_reading(report, at)
+    if ambient is not None:
+        readings.append(ambient)
     return readings
 
 
@@ -281,8 +330,10 @@ class MeterDataService:
         )
 
     async def record_heater_report(self, station_id: str, data: str | None, received: datetime) -> int:
-        """Store a heater report's duty and energy per zone (connector 0, no transaction) and
-        publish them as ``meter.readings``; returns how many readings were stored.
+        """Store a heater report's duty and energy per zone and its ambient temperature (connector
+        0, no transaction, at the report's ``ts`` or else ``received``) and publish them as
+        ``meter.readings``; returns how many readings the report holds (a resent report's readings
+        are stored once, through their ``sample_key``).
 
         Raises :class:`MalformedHeaterReport` (nothing stored) if ``data`` is malformed.
         """

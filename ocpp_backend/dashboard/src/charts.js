@@ -1,10 +1,15 @@
-// Time-series charts (uPlot) of a station's readings: temperatures per zone, heater duty, power, energy.
+// Time-series charts (uPlot) of a station's readings: temperatures per zone against ambient, heater
+// duty, power, energy.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { h } from "./dom.js";
-import { ENERGY, POWER, TEMPERATURE, heaterZone, isHeater } from "./fleet.js";
+import { AMBIENT, ENERGY, POWER, TEMPERATURE, heaterZone, isHeater } from "./fleet.js";
 
 const COLOURS = ["#0b62a4", "#d9480f", "#2b8a3e", "#862e9c", "#e67700", "#1098ad", "#c2255c", "#5c940d"];
+// The ambient series of the temperature chart: the reference the zones are read against, so drawn
+// apart (grey, dashed). Lower case, so that it sorts after the OCPP locations (Body, Cable, Outlet).
+export const AMBIENT_SERIES = "ambient";
+const AMBIENT_STYLE = { stroke: "#868e96", dash: [6, 4] };
 
 /** Which chart a reading belongs to, and its series name and value in the chart's unit. */
 export function classify(r) {
@@ -15,6 +20,7 @@ export function classify(r) {
     const c = unit === "K" ? value - 273.15 : unit === "Fahrenheit" ? ((value - 32) * 5) / 9 : value;
     return { chart: "temp", series: r.location || "Body", value: c };
   }
+  if (r.measurand === AMBIENT) return { chart: "temp", series: AMBIENT_SERIES, value };
   if (isHeater(r)) return { chart: "heater", series: heaterZone(r), value };
   if (r.phase) return null;
   if (r.measurand === POWER) return { chart: "power", series: "power", value: unit === "kW" ? value * 1000 : value };
@@ -23,7 +29,7 @@ export function classify(r) {
 }
 
 const SPECS = {
-  temp: { title: "Zone temperatures (°C)", unit: "°C" },
+  temp: { title: "Zone temperatures against ambient (°C)", unit: "°C" },
   heater: { title: "Heater duty (%, per zone)", unit: "%" },
   power: { title: "Power (W, + import / − export)", unit: "W" },
   energy: { title: "Energy register (Wh)", unit: "Wh" },
@@ -91,7 +97,8 @@ export class StationCharts {
         // a single sample still gets a visible window (uPlot would otherwise span years)
         scales: { x: { time: true, range: (u, min, max) => (min === max ? [min - 60, max + 60] : [min, max]) } },
         series: [{}, ...names.map((n, i) => ({ label: n, stroke: COLOURS[i % COLOURS.length], width: 2,
-          spanGaps: true, points: { size: 5 } }))], // uPlot draws points only where they fit
+          spanGaps: true, points: { size: 5 }, // uPlot draws points only where they fit
+          ...(chart === "temp" && n === AMBIENT_SERIES ? AMBIENT_STYLE : {}) }))],
         axes: [{}, { size: 60 }],
         legend: { live: false },
       };

@@ -7,6 +7,8 @@ export const ENERGY = "Energy.Active.Import.Register";
 // Heater reports stored by the backend, one series per zone: "<measurand>:<zone>" (docs/interfaces.md §1.6).
 export const HEATER_DUTY = "Frostgrid.Heater.Duty"; // Percent
 export const HEATER_ENERGY = "Frostgrid.Heater.Energy"; // Wh
+// The air around the station, from the heater reports' amb_c (Celsius, connector 0).
+export const AMBIENT = "Frostgrid.Ambient";
 
 /** A fresh station record from a GET /stations item. */
 export function stationFromApi(s) {
@@ -22,6 +24,7 @@ export function stationFromApi(s) {
     lon: typeof s.lon === "number" ? s.lon : null,
     connectors, // connector_id -> {status, error_code, info}
     temps: {}, // location -> {value, unit, at}
+    ambient: null, // {value (°C), at} of the air around the station, when it reports it
     heater: null, // {on, duty_pct} when the station reports it
     powerW: null,
     registerWh: null,
@@ -41,6 +44,8 @@ export function applyReadings(st, readings, transactionId) {
     if (measurand === TEMPERATURE) {
       const celsius = unit === "K" ? value - 273.15 : unit === "Fahrenheit" ? ((value - 32) * 5) / 9 : value;
       st.temps[location] = { value: celsius, at: r.timestamp };
+    } else if (measurand === AMBIENT) {
+      st.ambient = { value, at: r.timestamp };
     } else if (isHeater(r)) {
       // one reading per zone: the station's duty is its busiest zone's
       const duties = { ...(st.heater?.duties || {}), [heaterZone(r)]: value };

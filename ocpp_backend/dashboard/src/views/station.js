@@ -138,8 +138,9 @@ export function stationPage(root, app, [id]) {
       card("Heater", st.heater ? [`${st.heater.on ? "on" : "off"} · duty ${Math.round(st.heater.duty_pct)} %`,
         (st.heater.zones || []).map((z) => h("div", { class: "muted small" },
           `${z.name}: ${Math.round((Number(z.duty_pm) || 0) / 10)} %${z.t_c != null ? ` at ${fmtTemp(z.t_c)}` : ""}`))] : "–"),
-      card("Temperatures", Object.keys(st.temps).length ? Object.entries(st.temps).map(([loc, t]) =>
-        h("div", {}, `${loc}: ${fmtTemp(t.value)}`)) : "–"),
+      card("Temperatures", Object.keys(st.temps).length || st.ambient ? [Object.entries(st.temps).map(([loc, t]) =>
+        h("div", {}, `${loc}: ${fmtTemp(t.value)}`)),
+        st.ambient ? h("div", { class: "muted", id: "detail-ambient" }, `ambient: ${fmtTemp(st.ambient.value)}`) : null] : "–"),
       card("Power", h("span", { id: "detail-power", class: "big" }, fmtPower(tx || st.powerW ? st.powerW : null))),
       card("Session", tx ? [h("div", { id: "detail-session" }, `#${tx.id} on connector ${tx.connector_id}`),
         h("div", { id: "detail-energy", class: "big" }, fmtEnergy(tx.energy_wh))] : h("span", { id: "detail-session" }, "none")),
