@@ -157,8 +157,8 @@ def user_list(db: DbOption = None) -> None:
 
 @user_app.command("remove")
 def user_remove(name: Annotated[str, typer.Argument(metavar="NAME")], db: DbOption = None) -> None:
-    """Delete a user and end their sessions."""
-    from ocpp_backend.users import UnknownUser
+    """Delete a user and end their sessions (not the last admin)."""
+    from ocpp_backend.users import LastAdmin, UnknownUser
 
     async def work(services: Any) -> None:
         await services.access.remove_user(name)
@@ -167,6 +167,8 @@ def user_remove(name: Annotated[str, typer.Argument(metavar="NAME")], db: DbOpti
         _run(db, work)
     except UnknownUser:
         raise _fail(f"no user {name}") from None
+    except LastAdmin:
+        raise _fail(f"{name} is the last admin: make another user admin first") from None
     console.print(f"removed user [bold]{name}[/]")
 
 

@@ -76,7 +76,7 @@ class Backend:
         await self.db.upgrade()
         if isinstance(self.bus, MqttBus):
             await self.bus.start()  # FROSTGRID_BUS_URL: events and commands between processes
-        await self.services.registry.reset_connections()
+        await self.services.registry.reset_connections(single_node=not isinstance(self.bus, MqttBus))
         await self._bootstrap_access()
         count = warm_schema_cache()
         compiled = outbound.warm()

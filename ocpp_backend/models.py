@@ -81,6 +81,7 @@ class Station(Base):
     serial_number: Mapped[str | None] = mapped_column(String(50))
     firmware_version: Mapped[str | None] = mapped_column(String(50))
     connected: Mapped[bool] = mapped_column(Boolean, default=False)
+    connected_node: Mapped[str | None] = mapped_column(String(100))  # backend node holding the socket
     last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime)
     boot_status: Mapped[str | None] = mapped_column(String(16))  # registration status last answered
     last_boot_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 
 DEFAULT_DB_URL = "sqlite+aiosqlite:///./frostgrid.db"
@@ -115,6 +116,10 @@ class Settings:
     bus_session_expiry_s: int = field(
         default_factory=lambda: int(_env_number("FROSTGRID_BUS_SESSION_EXPIRY_S", 300))
     )
+    # this backend node's name, stored with the stations it holds (several nodes on one database);
+    # keep it stable across restarts of the node. Default: host name and OCPP port (unique per
+    # process when the port is picked at random).
+    node_id: str | None = field(default_factory=lambda: _env("FROSTGRID_NODE_ID"))
     # -- V2G dispatch (ocpp_backend/dispatch/service.py; docs/v2g.md) --
     # an allocation round at least this often (and on every plug-in, plug-out, refusal, outage)
     dispatch_step_s: float = field(default_factory=lambda: _env_number("FROSTGRID_DISPATCH_STEP_S", 60.0))
@@ -131,3 +136,9 @@ class Settings:
         default_factory=lambda: _env_gc_threshold("FROSTGRID_GC_THRESHOLD", (50_000, 20, 100))
     )
 
+    def default_node_id(self) -> str | None:
+        """``node_id``, else ``<host>:<OCPP port>``; None when the port is picked at random (the
+        registry then makes one up, unique to the process)."""
+        if self.node_id:
+            return self.node_id
+        return f"{socket.gethostname()}:{self.ocpp_port}" if self.ocpp_port else None

@@ -251,11 +251,30 @@ class AccessService:
         return user
 
     async def remove_user(self, username: str) -> None:
-        """Delete a user and their sessions; raises UnknownUser."""
+        """Delete a user and their sessions; raises UnknownUser, or LastAdmin for the only user
+        with the admin role (nobody could manage users afterwards)."""
         async with self._db.session() as session:
-            result = await session.execute(delete(OperatorUser).where(OperatorUser.username == username))
+            # as in set_role: lock the admins' rows (PostgreSQL); SQLite checks inside the DELETE
+            await session.execute(
+                select(OperatorUser.username).where(OperatorUser.role == "admin").with_for_update()
+            )
+            others = aliased(OperatorUser)
+            other_admins = (
+                select(func.count())
+                .select_from(others)
+                .where(others.role == "admin", others.username != username)
+                .scalar_subquery()
+            )
+            result = await session.execute(
+                delete(OperatorUser).where(
+                    OperatorUser.username == username,
+                    or_(OperatorUser.role != "admin", other_admins > 0),
+                )
+            )
             if result.rowcount == 0:
-                raise UnknownUser(username)
+                if await session.get(OperatorUser, username) is None:
+                    raise UnknownUser(username)
+                raise LastAdmin(username)
             await session.execute(delete(OperatorSession).where(OperatorSession.username == username))
 
     # -- sessions -------------------------------------------------------------------------------

@@ -66,7 +66,10 @@ def admin_router(services: Services) -> APIRouter:
     @router.delete(
         "/users/{username}",
         status_code=status.HTTP_204_NO_CONTENT,
-        responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut, "description": "The caller"}},
+        responses={
+            404: {"model": ErrorOut},
+            409: {"model": ErrorOut, "description": "The caller, or the last admin"},
+        },
     )
     async def remove_user(
         username: str = Path(max_length=64),
@@ -79,6 +82,10 @@ def admin_router(services: Services) -> APIRouter:
             await access.remove_user(username)
         except UnknownUser:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {username}") from None
+        except LastAdmin:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, f"{username} is the last admin: make another user admin first"
+            ) from None
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("/tokens", response_model=list[TokenOut])

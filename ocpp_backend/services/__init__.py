@@ -39,7 +39,9 @@ class Services:
         writer = MeterBatchWriter(
             db, max_rows=settings.meter_batch_rows, max_delay_ms=settings.meter_batch_ms
         )
-        registry = StationRegistry(db, bus, last_seen_every_s=settings.last_seen_every_s)
+        registry = StationRegistry(
+            db, bus, last_seen_every_s=settings.last_seen_every_s, node_id=settings.default_node_id()
+        )
         id_tokens = IdTokenService(db, accept_unknown=settings.accept_unknown_tags)
         meter_data = MeterDataService(db, bus, writer)
         sessions = SessionService(db, bus, meter_data)

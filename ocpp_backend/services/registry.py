@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import os
 import re
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,9 +83,15 @@ def validate_location(lat: float | None, lon: float | None) -> None:
 class StationRegistry:
     """Registered stations, their credentials, connection state and reported status."""
 
-    def __init__(self, db: Database, bus: Bus, last_seen_every_s: float = 60.0) -> None:
+    def __init__(
+        self, db: Database, bus: Bus, last_seen_every_s: float = 60.0, node_id: str | None = None
+    ) -> None:
         self._db = db
         self._bus = bus
+        # Which backend node holds a station's socket is stored with it: with several nodes, a node
+        # that starts, or a socket that closes on one node after the station moved to another,
+        # must not mark stations disconnected that another node holds.
+        self.node_id = node_id or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self._last_seen_every_s = last_seen_every_s
         self._last_seen_written: dict[str, float] = {}  # station id -> monotonic time of last write
         # A successful scrypt check is remembered as an HMAC of the password under a key that
@@ -173,31 +180,50 @@ class StationRegistry:
 
     # -- connection state ---------------------------------------------------------------------
 
-    async def reset_connections(self) -> None:
-        """Mark every station disconnected (at start-up of a single node: no socket survives a
-        restart). A multi-node deployment will track which node holds each station instead."""
+    async def reset_connections(self, single_node: bool = True) -> None:
+        """At start-up: no socket survives a restart. A single node marks every station
+        disconnected; one of several marks only those it held itself (same ``node_id``, which
+        should then be stable across restarts: ``FROSTGRID_NODE_ID``) or that no node claims."""
+        stale = Station.connected.is_(True)
+        if not single_node:
+            stale = stale & ((Station.connected_node == self.node_id) | Station.connected_node.is_(None))
         async with self._db.session() as session:
-            await session.execute(update(Station).where(Station.connected.is_(True)).values(connected=False))
+            await session.execute(update(Station).where(stale).values(connected=False, connected_node=None))
 
     async def mark_connected(self, station_id: str) -> None:
         """The station has an open, authenticated connection."""
         now = utc_now()
         async with self._db.session() as session:
             await session.execute(
-                update(Station).where(Station.id == station_id).values(connected=True, last_seen=now)
+                update(Station)
+                .where(Station.id == station_id)
+                .values(connected=True, connected_node=self.node_id, last_seen=now)
             )
         self._last_seen_written[station_id] = time.monotonic()
         await self._bus.publish(Event("station.connected", station_id, time=now))
 
     async def mark_disconnected(self, station_id: str) -> None:
-        """The station's connection is gone."""
+        """The station's connection on this node is gone. Nothing changes when the station is
+        held by another node by now (it reconnected there before this socket closed)."""
         now = utc_now()
         async with self._db.session() as session:
-            await session.execute(
-                update(Station).where(Station.id == station_id).values(connected=False, last_seen=now)
+            result = await session.execute(
+                update(Station)
+                .where(
+                    Station.id == station_id,
+                    (Station.connected_node == self.node_id) | Station.connected_node.is_(None),
+                )
+                .values(connected=False, connected_node=None, last_seen=now)
             )
         self._last_seen_written.pop(station_id, None)
+        if result.rowcount == 0 and await self._held_elsewhere(station_id):
+            return
         await self._bus.publish(Event("station.disconnected", station_id, time=now))
+
+    async def _held_elsewhere(self, station_id: str) -> bool:
+        async with self._db.session() as session:
+            node = await session.scalar(select(Station.connected_node).where(Station.id == station_id))
+        return node is not None and node != self.node_id
 
     async def touch(self, station_id: str) -> None:
         """A message arrived from the station: update last_seen (written at most every few seconds)."""

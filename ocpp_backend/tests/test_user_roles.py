@@ -145,3 +145,34 @@ def test_cli_changes_a_users_role(tmp_path: Path) -> None:
             await database.close()
 
     assert asyncio.run(roles()) == {"ada": "admin", "olga": "viewer"}
+
+
+async def test_the_last_admin_cannot_be_removed_until_there_is_another(
+    api_backend: Backend, root: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    access = api_backend.services.access
+    await access.add_user("ada", PASSWORD, "admin")
+    await access.add_user("olga", PASSWORD, "operator")
+
+    refused = await root.delete("/api/v1/users/ada", headers=admin)
+    assert refused.status_code == 409 and "last admin" in refused.json()["detail"]
+    assert (await root.delete("/api/v1/users/olga", headers=admin)).status_code == 204
+    assert (await root.delete("/api/v1/users/nobody", headers=admin)).status_code == 404
+
+    await access.add_user("bob", PASSWORD, "admin")
+    assert (await root.delete("/api/v1/users/ada", headers=admin)).status_code == 204
+    assert [(u.username, u.role) for u in await access.list_users()] == [("bob", "admin")]
+
+
+def test_cli_refuses_to_remove_the_last_admin(tmp_path: Path) -> None:
+    db = ["--db", f"sqlite+aiosqlite:///{tmp_path / 'fg.db'}"]
+    added = runner.invoke(
+        cli_app, ["user", "add", "ada", "--role", "admin", "--password-stdin", *db], input=f"{PASSWORD}\n"
+    )
+    assert added.exit_code == 0, added.output
+
+    refused = runner.invoke(cli_app, ["user", "remove", "ada", *db])
+
+    assert refused.exit_code == 1 and "last admin" in refused.output
+    listed = runner.invoke(cli_app, ["user", "list", *db])
+    assert "ada" in listed.output
