@@ -44,6 +44,10 @@ from ocpp_backend.timeutil import format_ocpp_time, parse_ocpp_time, utc_now
 LOG = logging.getLogger(__name__)
 PROFILE_ID = 4711  # the dispatcher's TxProfile id on every station (replaced on each send)
 PROFILE_STACK = 2  # above a TxDefaultProfile's usual levels
+# An emergency "group to 0 kW" caps every connected station of the group with a 0 W
+# ChargePointMaxProfile on connector 0 instead: it holds for sessions that start during the
+# emergency too, and bounds discharge as well (docs/v2g.md).
+CAP_PROFILE_ID = 4712
 DISCHARGE_KEY = "FrostgridDischargeCapable"
 BASELINE_DAYS = 10
 ETA = 0.92  # charge efficiency assumed when the EV's SoC must be estimated from energy
@@ -84,6 +88,7 @@ class StationState:
     setpoint_w: int | None = None  # last profile limit the station accepted
     valid_until: datetime | None = None  # ...and until when it holds
     refused: bool = False  # the station refused a profile this interval: left out until the next
+    capped_until: datetime | None = None  # the emergency 0 W cap the station accepted, valid until
 
 
 @dataclass
@@ -501,6 +506,9 @@ class Dispatcher:
                 if st.group_id == order.group:
                     st.refused = False
         target = (await self._targets(order))[index]
+        if order.priority == "emergency" and target == 0:
+            await self._cap_group(order.group, now, iv.end + timedelta(seconds=max(60.0, 2 * self.step_s)))
+            return
         elapsed = (now - k_start).total_seconds()
         delivered = self.group_kwh.get((order.group, k_start), 0.0)
         # Stations of the group this round cannot steer (no session, refused) still draw power.
@@ -583,14 +591,62 @@ class Dispatcher:
                 Command(station_id, action, payload), self.services.commands.timeout_s
             )
 
+    async def _cap_group(self, group: str, now: datetime, until: datetime) -> None:
+        """Emergency 0 kW: a 0 W ChargePointMaxProfile on every connected station of the group
+        (sent once per validity); a station that refuses it gets a 0 W TxProfile if it charges."""
+        start, valid_to = format_ocpp_time(now), format_ocpp_time(until)
+        targets = [
+            st
+            for st in self.stations.values()
+            if st.group_id == group and st.connected and st.capped_until != until
+        ]
+
+        async def cap(st: StationState) -> None:
+            profile = {
+                "charging_profile_id": CAP_PROFILE_ID,
+                "stack_level": PROFILE_STACK,
+                "charging_profile_purpose": "ChargePointMaxProfile",
+                "charging_profile_kind": "Absolute",
+                "valid_to": valid_to,
+                "charging_schedule": {
+                    "charging_rate_unit": "W",
+                    "start_schedule": start,
+                    "charging_schedule_period": [{"start_period": 0, "limit": 0.0}],
+                },
+            }
+            try:
+                answer = await self._command(
+                    st.station_id, "SetChargingProfile", {"connector_id": 0, "cs_charging_profiles": profile}
+                )
+            except CommandError as error:
+                LOG.info("%s: emergency cap not delivered (%s)", st.station_id, error)
+                st.connected = False
+                return
+            self.profiles_sent += 1
+            if answer.get("status") == "Accepted":
+                st.capped_until = until
+            elif st.transaction_id is not None:
+                LOG.warning("%s refused the emergency cap (%s): 0 W TxProfile", st.station_id, answer)
+                await self._send_profile(st, 0, now, until)
+
+        await asyncio.gather(*(cap(st) for st in targets))
+
     async def _clear_group(self, group: str) -> None:
-        targets = [st for st in self.stations.values() if st.group_id == group and st.setpoint_w is not None]
+        targets = [
+            st
+            for st in self.stations.values()
+            if st.group_id == group and (st.setpoint_w is not None or st.capped_until is not None)
+        ]
 
         async def clear(st: StationState) -> None:
-            st.setpoint_w = None
+            ids = [PROFILE_ID] if st.setpoint_w is not None else []
+            if st.capped_until is not None:
+                ids.append(CAP_PROFILE_ID)
+            st.setpoint_w, st.capped_until = None, None
             st.refused = False
-            with contextlib.suppress(CommandError):
-                await self._command(st.station_id, "ClearChargingProfile", {"id": PROFILE_ID})
+            for profile_id in ids:
+                with contextlib.suppress(CommandError):
+                    await self._command(st.station_id, "ClearChargingProfile", {"id": profile_id})
 
         await asyncio.gather(*(clear(st) for st in targets))
 
@@ -758,7 +814,7 @@ class Dispatcher:
             return
         wake = True
         if event.kind == "station.connected":
-            st.connected, st.discharge_capable, st.setpoint_w = True, None, None
+            st.connected, st.discharge_capable, st.setpoint_w, st.capped_until = True, None, None, None
         elif event.kind == "station.disconnected":
             st.connected = False
         elif event.kind == "session.started":

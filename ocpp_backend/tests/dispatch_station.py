@@ -26,7 +26,9 @@ class ProfileStation(SimChargePoint):
         self.configuration["FrostgridDischargeCapable"] = "true" if discharge else "false"
         self.refuse = refuse
         self.limits_w: list[float] = []
+        self.profiles: list[tuple[int, str, int, float]] = []  # (connector, purpose, id, limit W)
         self.cleared = 0
+        self.cleared_ids: list[int | None] = []
         self.changed = asyncio.Event()
         self.transaction_id: int | None = None
 
@@ -39,12 +41,21 @@ class ProfileStation(SimChargePoint):
         schedule = cs_charging_profiles["charging_schedule"]
         assert schedule["charging_rate_unit"] == "W"
         self.limits_w.append(schedule["charging_schedule_period"][0]["limit"])
+        self.profiles.append(
+            (
+                connector_id,
+                cs_charging_profiles["charging_profile_purpose"],
+                cs_charging_profiles["charging_profile_id"],
+                float(self.limits_w[-1]),
+            )
+        )
         self.changed.set()
         return call_result.SetChargingProfile(status="Accepted")
 
     @on(Action.clear_charging_profile)
     def on_clear_charging_profile(self, **payload: Any) -> call_result.ClearChargingProfile:
         self.cleared += 1
+        self.cleared_ids.append(payload.get("id"))
         self.changed.set()
         return call_result.ClearChargingProfile(status="Accepted")
 

@@ -214,7 +214,38 @@ async def test_an_emergency_zero_order_stops_every_station_even_against_departur
             await backend.dispatcher.step(clock.now)
     assert ack.stage == "accepted"
     assert (a.limits_w[-1], b.limits_w[-1]) == (0.0, 0.0)
+    # the 0 W is a cap of the whole station (connector 0), not a profile of the running session
+    assert a.profiles[-1][:2] == b.profiles[-1][:2] == (0, "ChargePointMaxProfile")
     assert "ORD-1" not in backend.dispatcher.orders
+
+
+async def test_an_emergency_zero_caps_stations_without_a_session_and_its_cancel_lifts_the_cap(
+    sqlite_url: str,
+) -> None:
+    start = next_boundary(utc_now())
+    clock = Clock(start)
+    async with dispatch_backend(sqlite_url, clock) as backend:
+        async with (
+            profile_station(backend.ocpp_url, "V2G-1", PASSWORD) as a,
+            profile_station(backend.ocpp_url, "V2G-2", PASSWORD) as idle,
+        ):
+            await plugged(backend, a)
+            await until(lambda: backend.dispatcher.stations["V2G-2"].connected)
+            emergency = order(start, [0.0, 0.0], order_id="EMERG-2", priority="emergency")
+            await backend.dispatcher.submit(emergency)
+            await backend.dispatcher.step(clock.now)
+            capped = (list(a.profiles), list(idle.profiles))
+            # an EV that plugs in during the emergency is already held at 0 W: nothing new is sent
+            await idle.plug_in()
+            await until(lambda: backend.dispatcher.stations["V2G-2"].transaction_id is not None)
+            clock.now += timedelta(seconds=30)
+            await backend.dispatcher.step(clock.now)
+            after_plug_in = len(idle.profiles)
+            assert await backend.dispatcher.cancel("EMERG-2")
+            await until(lambda: 4712 in a.cleared_ids and 4712 in idle.cleared_ids)
+    assert [p[:2] + (p[3],) for p in capped[0]] == [(0, "ChargePointMaxProfile", 0.0)]
+    assert [p[:2] + (p[3],) for p in capped[1]] == [(0, "ChargePointMaxProfile", 0.0)]
+    assert after_plug_in == 1
 
 
 async def test_each_settlement_interval_is_verified_against_the_meter_readings(sqlite_url: str) -> None:
