@@ -150,6 +150,11 @@ async def test_a_user_without_a_write_grant_cannot_inject_an_order(broker: Broke
             message = order_message(utc_now(), [5.0], order_id="ORD-LEGIT")
             await grid.publish(ORDER_TOPIC, json.dumps(message), qos=1)
             _, ack = await next_json(grid)
+        # the "received" ack goes out before the gateway hands the order on: wait for that
+        for _ in range(100):
+            if gateway.handled and seen.queue.qsize():
+                break
+            await asyncio.sleep(0.02)
         assert gateway.handled == 1
     assert ack["order_id"] == "ORD-LEGIT"
     assert seen.queue.qsize() == 1
