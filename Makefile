@@ -47,6 +47,7 @@ bench-thermal: $(STAMP)
 bench-v2g: $(STAMP)
 	$(PY) -m bench.bench_v2g
 	$(PY) -m bench.bench_v2g_fanout
+	$(PY) -m bench.bench_v2g_t90
 
 clean:
 	rm -rf build .pytest_cache frostgrid.db

@@ -48,6 +48,9 @@ PROFILE_STACK = 2  # above a TxDefaultProfile's usual levels
 # ChargePointMaxProfile on connector 0 instead: it holds for sessions that start during the
 # emergency too, and bounds discharge as well (docs/v2g.md).
 CAP_PROFILE_ID = 4712
+# Schedules start this long before they are sent: a station whose clock runs a second behind
+# would otherwise hold a profile that does not apply yet (and charge on meanwhile).
+SCHEDULE_LEAD = timedelta(seconds=60)
 DISCHARGE_KEY = "FrostgridDischargeCapable"
 BASELINE_DAYS = 10
 ETA = 0.92  # charge efficiency assumed when the EV's SoC must be estimated from energy
@@ -556,7 +559,7 @@ class Dispatcher:
             "valid_to": format_ocpp_time(until),
             "charging_schedule": {
                 "charging_rate_unit": "W",
-                "start_schedule": format_ocpp_time(now),
+                "start_schedule": format_ocpp_time(now - SCHEDULE_LEAD),
                 "charging_schedule_period": [{"start_period": 0, "limit": float(limit_w)}],
             },
         }
@@ -594,7 +597,7 @@ class Dispatcher:
     async def _cap_group(self, group: str, now: datetime, until: datetime) -> None:
         """Emergency 0 kW: a 0 W ChargePointMaxProfile on every connected station of the group
         (sent once per validity); a station that refuses it gets a 0 W TxProfile if it charges."""
-        start, valid_to = format_ocpp_time(now), format_ocpp_time(until)
+        start, valid_to = format_ocpp_time(now - SCHEDULE_LEAD), format_ocpp_time(until)
         targets = [
             st
             for st in self.stations.values()
