@@ -49,6 +49,7 @@ async def setup(app):
                       info={k: st[k] for k in ('vendor', 'model', 'serial') if k in st})
     if app.ext is not None:
         app.ext.core = app.core
+        app.core.mtr = app.ext.mtr  # a Modbus meter: per-phase values in MeterValues (ocpp16_mv)
     # the first reading decides what a transaction cut by a power loss was billed up to
     for _ in range(_FIRST_READING_TRIES):
         await board.poll()

@@ -10,10 +10,16 @@
 #                periodic reports (app_cold_evt.report)
 #                an EV that trips while charging (pilot E/F with the contactor closed) is held off
 #                by the restart back-off (restart.RestartGuard: 30 s, 60 s, ... then it gives up
-#                until the EV is unplugged) instead of cycling the contactor; the soft start after
-#                each close is the power executor's ramp (power.py)
+#                until the EV is unplugged) instead of cycling the contactor; after such a trip
+#                the EV restarts soft: the power executor (power.py, its cold interlock tier)
+#                caps the limit at RestartGuard.cap_pct, 25 % at the close rising to 100 % over
+#                the ramp (station.json restart.ramp_s)
 #   run_meter()  a task: one Modbus read cycle every interval_ms
 #   reading()    (energy_wh, power_w) for the OCPP core: the meter's last good registers
+#   core         set by app_boot once the OCPP core exists: the thresholds persisted as OCPP
+#                configuration keys are applied then, and the core's Config answers those keys
+#                too (app_cold_keys.py, loaded for each of these; docs/thermal.md "Configuration
+#                keys")
 # The step allocates nothing while nothing changes; what allocates (reason texts, reports) is in
 # app_cold_evt, loaded for each call.
 import asyncio
@@ -25,6 +31,7 @@ from log import log
 
 _SAVE_MS = const(3600000)  # the learned arrival pattern goes to flash hourly
 _EVT = const('app_cold_evt')
+_KEYS = const('app_cold_keys')
 _TICK_MASK = const(0x3FFFFFFF)  # RestartGuard's ticks wrap at 2**30, as ticks_ms does
 
 
@@ -33,7 +40,7 @@ class Cold:
         self.app = app
         self.board = app.board
         self.conn = app.conn
-        self.core = None  # the OCPP core, set by app_boot once it exists
+        self._core = None  # the OCPP core (the property core), set by app_boot once it exists
         self.ctl = None  # thermal.Thermal, or None without zones
         self.mtr = None  # meter.Meter, or None without a Modbus meter
         self.bus = None  # its modbus.Bus
@@ -47,9 +54,29 @@ class Cold:
         self.sess = False
         self.guard = None  # restart.RestartGuard
         self.was_closed = False  # the contactor was commanded closed at the last step
+        self.pct = 100  # the soft-start cap handed to the power executor
+        self.amb = -1  # sensor index of the ambient thermistor (thermal ambient_sensor), -1: none
+        self.floor = None  # [global standby floor cc, bit mask of the zones on it] (app_cold_keys)
         self.report_ms = 60000
         self.report_at = 0
         self.save_at = 0
+
+    @property
+    def core(self):
+        return self._core
+
+    @core.setter
+    def core(self, core):
+        self._core = core
+        if core is not None and self.ctl is not None and getattr(core, 'cfg', None) is not None:
+            lazy.call(_KEYS, 'attach', self, core.cfg)
+
+    # the Get/ChangeConfiguration views of the core's Config on this station (app_cold_keys.attach)
+    def ocpp_get_json(self, keys=None):
+        return lazy.call(_KEYS, 'get_json', self, keys)
+
+    def ocpp_change(self, key, value_str):
+        return lazy.call(_KEYS, 'change', self, key, value_str)
 
     async def run_meter(self):
         m = self.mtr
@@ -108,6 +135,11 @@ class Cold:
             back = c.tx_active and not g.may_close(t)
             if back != (c.limit_w == 0):
                 c.set_limit(0 if back else None)  # 0: SuspendedEVSE, the contactor stays open
+            pct = g.cap_pct(t)
+            if pct != self.pct:
+                p = getattr(self._core, 'power', None)
+                if p is not None:
+                    self.pct = p.soft_pct = pct
         m = self.mtr
         if m is not None and m.dead:
             sig |= 2
@@ -115,7 +147,7 @@ class Cold:
             self.sig = sig
             self.app.cold = bool(sig & 1)  # the power executor's view of the interlock
             lazy.call(_EVT, 'evaluate', self)
-        core = self.core
+        core = self._core
         if sig & 2 and core is not None and core.tx_ltx:
             # billing needs the meter: end the session on its last good register (§1.6)
             log('WARN', 'METER_DEAD_STOP %s' % m.reason)

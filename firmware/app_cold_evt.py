@@ -3,11 +3,14 @@
 # reports (report) and saving the learned arrival pattern (save_arrivals). Vendor codes and their
 # OCPP fields: docs/interfaces.md §1.6.
 import json
+from micropython import const
 
 import ocpp16_msg as msg
 from log import log
 
 _ARRIVALS = 'arrivals.bin'
+_CLOCK_SET = const('2020')  # a station clock before 2020 was never set (as board/esp32.py)
+_AMB_CC = const(10000)  # an ambient reading beyond +-100 C is a broken sensor, not the weather
 
 
 def evaluate(cold):
@@ -95,10 +98,13 @@ def _notice0(cold, other):
 
 def report(cold):
     # MeterValues (connector 1, no transaction): Temperature per location, and the meter's other
-    # quantities; DataTransfer Frostgrid/Heater: duty, energy and temperature of every zone
+    # quantities; DataTransfer Frostgrid/Heater: duty, energy and temperature of every zone, the
+    # time of the reading (ts, while the station's clock is known) and the ambient air (amb_c,
+    # with a thermal ambient_sensor; null while it reads open, short or beyond +-100 C)
     core = cold.core
     if core is None or not core.accepted():
         return
+    ts = core.ts()
     sv = []
     ctl = cold.ctl
     if ctl is not None:
@@ -118,7 +124,7 @@ def report(cold):
         sv.append(f % ('%d' % m.energy_export_wh, 'Energy.Active.Export.Register', ',"unit":"Wh"'))
     if sv:
         core.enqueue('MeterValues', '{"connectorId":1,"meterValue":[{"timestamp":"%s","sampledValue":[%s]}]}'
-                     % (core.ts(), ','.join(sv)))
+                     % (ts, ','.join(sv)))
     if ctl is not None:
         zones = []
         wh = ctl.energy_wh()
@@ -126,9 +132,24 @@ def report(cold):
             t = ctl.temp_cc[i]
             zones.append({'name': cold.names[i], 'duty_pm': ctl.duty[i], 'energy_wh': round(wh[i], 1),
                           't_c': t / 100 if t > -30000 else None})
-        data = json.dumps({'zones': zones, 'alarms': ctl.alarms()})
+        d = {'zones': zones, 'alarms': ctl.alarms()}
+        if ts >= _CLOCK_SET:
+            d['ts'] = ts
+        if cold.amb >= 0:
+            d['amb_c'] = ambient_c(cold)
+        data = json.dumps(d)
         core.enqueue('DataTransfer',
                      '{"vendorId":"Frostgrid","messageId":"Heater","data":%s}' % json.dumps(data))
+
+
+def ambient_c(cold):
+    # the ambient thermistor's reading in C, one decimal (the zones' Ntc code), or None
+    import ntc  # resident with the controller
+    ch = cold.ctl.sensors[cold.amb]
+    v = ch.conv.read_cc(cold.board.adc_counts()[ch.idx])
+    if ntc.is_fault(v) or not -_AMB_CC <= v <= _AMB_CC:
+        return None
+    return (v + 5) // 10 / 10 if v >= 0 else -((5 - v) // 10) / 10
 
 
 def save_arrivals(cold):

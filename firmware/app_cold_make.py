@@ -26,7 +26,8 @@ def build(app, st):
     from restart import RestartGuard
     rs = st.get('restart') or {}
     cold.guard = RestartGuard(int(rs.get('base_s', 30) * 1000), int(rs.get('max_s', 960) * 1000),
-                              rs.get('tries', 6))
+                              rs.get('tries', 6), int(rs.get('quiet_s', 900) * 1000),
+                              int(rs.get('ramp_s', 120) * 1000), rs.get('start_pct', 25))
     th = st.get('thermal')
     if th:
         import thermal
@@ -45,6 +46,19 @@ def build(app, st):
             seen.append(loc)
         cold.charge_zones = [z['name'] for z in zs if z.get('guards', 'contactor') in ('contactor', 'power')]
         cold.report_ms = int(th.get('report_s', 60) * 1000)
+        a = th.get('ambient_sensor')
+        if a is not None:
+            if type(a) is int and 0 <= a < len(th['sensors']):
+                cold.amb = a
+            else:  # reported as unknown (null) rather than refusing to boot
+                log('WARN', 'THERMAL ambient_sensor %r is not a sensor index' % (a,))
+        # the global standby floor and the zones that follow it (no floor_c of their own): the
+        # OCPP key FrostgridStandbyFloorC moves them (app_cold_keys.py)
+        mask = 0
+        for i, z in enumerate(zs):
+            if 'floor_c' not in z:
+                mask |= 1 << i
+        cold.floor = [int(round(float(th.get('floor_c', -38)) * 100)), mask]
         for i in range(len(zs)):
             b.set_heater(cold.heater_ch[i], 0)
     cold.report_at = ticks_add(now, cold.report_ms)

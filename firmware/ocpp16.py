@@ -7,6 +7,10 @@
 #   ocpp16_tx    transaction start and stop                         (loaded for each event)
 #   ocpp16_auth  authorization                                      (loaded for each event)
 #   ocpp16_msg   payload text, ISO 8601 time
+#   ocpp16_mv    meter values: periodic                             (loaded for each sample)
+#   ocpp16_clock clock-aligned meter values                         (loaded for each sample)
+#   ocpp16_sv    sampledValue arrays (+ ocpp16_ph: per-phase values of a Modbus meter), imported
+#                by the modules above and by ocpp16_tx for the Stop
 #   ocpp16_boot  journal recovery at boot, BootNotification answers  (loaded for each)
 # Pure logic: time comes in as `now_ms` (ticks) and all I/O goes through the callables given to
 # Ocpp16, so tests drive it with a fake transport and a fake clock. (Split in small modules so
@@ -15,14 +19,15 @@
 #
 # Nothing the backend must know is lost. StartTransaction (S), StopTransaction (T) and the
 # transaction's MeterValues (M, droppable) are appended to the journal before they are sent and
-# removed only on their CALLRESULT; they go oldest-first, before any other message, one CALL at a
+# removed only on their CALLRESULT (clock-aligned readings outside a transaction are M records
+# of ltx 0, sent without transactionId); they go oldest-first, before any other message, one CALL at a
 # time. A transaction has a local id `ltx`. When the Start is answered, a B record binds ltx to
 # the backend's transactionId, appended *before* the S record is removed; T and M records get
 # that id substituted when they are sent. When the Stop is answered the B record is removed
 # *before* the T record. A failed or unanswered transaction message is retried
 # (TransactionMessageAttempts / RetryInterval) and then kept for the next connection.
 from micropython import const
-from time import ticks_add, ticks_diff
+from time import ticks_diff
 
 import ocpp16_msg as msg
 import ocpp16_out
@@ -77,6 +82,7 @@ class Ocpp16:
         self.j_blocked = False  # attempts exhausted: wait for the next connection
         self.j_attempts = 0
         self.j_retry_at = None  # None = no retry delay running, else ticks
+        self.j_high = False  # a journal backlog was reported (journal_report.py)
         self.bind = {}  # ltx -> [transactionId, seq of its B record]
         self.next_ltx = 1
 
@@ -85,6 +91,7 @@ class Ocpp16:
         self.tx_meter_start = 0
         self.tx_start_ts = None
         self.sample_at = 0  # ticks of the next periodic sample
+        self.aligned_at = 0  # wall clock s of the next clock-aligned sample (ocpp16_mv)
         self.last_wh = 0  # energy register at the last sample (Energy.Active.Import.Interval)
 
         self.auth_tag = None  # idTag authorized for the next transaction
@@ -128,10 +135,13 @@ class Ocpp16:
         if self.tx_ltx:
             if c.cp == 'A' and self.cfg_get('StopTransactionOnEVSideDisconnect') is not False:
                 self.tx('stop', 'EVDisconnected', None, now_ms)
-            else:
-                self._sample(now_ms)
+            elif ticks_diff(now_ms, self.sample_at) >= 0 and self.cfg_get('MeterValueSampleInterval'):
+                self.mv('periodic', now_ms)  # a periodic sample is due
         elif c.may_start() and not self.reset_req:
             self.tx('start', now_ms)
+        iv = self.cfg_get('ClockAlignedDataInterval')
+        if iv and not 0 < self.aligned_at - self.now_s() <= iv:
+            self.mv('aligned', iv)  # a clock-aligned boundary has come (or is to be planned)
         st, err = c.status(), c.error_code()
         if st != self.last_status or err != self.last_error:
             self.last_status, self.last_error = st, err
@@ -151,26 +161,18 @@ class Ocpp16:
                     self.reset(hard)
         ocpp16_out.pump(self, now_ms)
 
-    def _sample(self, now_ms):
-        # a periodic MeterValues of the running transaction, when due: an M journal record
-        iv = self.cfg_get('MeterValueSampleInterval') or 0
-        late = ticks_diff(now_ms, self.sample_at)
-        if iv <= 0 or late < 0:
-            return
-        if late > iv * 1000:
-            self.sample_at = now_ms  # samples missed (a long flash write) are not made up
-        self.sample_at = ticks_add(self.sample_at, iv * 1000)
-        e, p = self.meter()
-        sv = msg.sampled('Sample.Periodic', e, p, self.cfg_get('MeterValuesSampledData'), e - self.last_wh,
-                         getattr(self, 'power', None))
-        self.last_wh = e
-        mv = msg.meter_values(self.conn.connector_id, None, self.ts(), sv)
-        self.append('M', '%d %s' % (self.tx_ltx, mv[1:-1]), True)
-
     # ---- helpers for the ocpp16_* modules ---------------------------------------------------
     def tx(self, fn, *args):
         # ocpp16_tx.<fn>(self, *args): transaction events, loaded for each
         return lazy.call('ocpp16_tx', fn, self, *args)
+
+    def mv(self, fn, arg):
+        # ocpp16_mv.<fn>(self, arg) (ocpp16_clock.aligned): meter values, loaded for each sample;
+        # a sample is not worth the control step (no heap now)
+        try:
+            lazy.call('ocpp16_clock' if fn == 'aligned' else 'ocpp16_mv', fn, self, arg)
+        except Exception as e:
+            self.log('MV %r' % e, 'WARN')
 
     def auth(self, fn, *args):
         # ocpp16_auth.<fn>(self, *args): authorization events, loaded for each

@@ -9,7 +9,8 @@
 #   S + B       Start answered, cut before the S was removed: drop the S (never sent twice)
 #   B or S (no T)  the transaction was running at the cut: append StopTransaction(PowerLoss)
 #   T, no S/B   Stop answered, cut before the T was removed: drop the T
-#   M, no S/B   readings of a transaction already closed: drop
+#   M, no S/B   readings of a transaction already closed: drop (ltx 0: clock-aligned readings
+#               outside a transaction: kept)
 import json
 from micropython import const
 from time import ticks_add
@@ -50,8 +51,10 @@ def recover(core, now_ms):
     drop = []
     for seq, kind, data in j.records():
         if kind in 'STM':
-            k = kinds.get(_ltx(data), 0)
-            if (kind == 'S' and k & 2) or (kind != 'S' and not k & 3):
+            ltx = _ltx(data)
+            k = kinds.get(ltx, 0)
+            # (M of ltx 0: a clock-aligned reading outside any transaction, still to send)
+            if (kind == 'S' and k & 2) or (kind != 'S' and ltx and not k & 3):
                 drop.append(seq)
     for seq in drop:
         j.remove(seq)
@@ -95,6 +98,7 @@ def result(core, p, now_ms):
         if first:
             _status_now(core)
             core.j_work = True
+            lazy.call('journal_report', 'connected', core, now_ms)  # a backlog: before its replay
     else:
         core.boot = _B_PENDING if st == 'Pending' else _B_REJECTED
         core.boot_at = ticks_add(now_ms, (iv or _BOOT_RETRY_S) * 1000)
@@ -126,6 +130,7 @@ def connected(core, now_ms):
     core.last_call_ms = now_ms
     if core.boot == _B_ACCEPTED:
         _status_now(core)
+        lazy.call('journal_report', 'connected', core, now_ms)
     else:
         core.boot_at = now_ms
     ocpp16_out.pump(core, now_ms)

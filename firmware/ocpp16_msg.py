@@ -1,11 +1,7 @@
-# OCPP 1.6 payload text and ISO 8601 time, for ocpp16 and ocpp16_calls. Pure functions.
+# OCPP 1.6 payload text and ISO 8601 time, for ocpp16 and ocpp16_calls. Pure functions. (The
+# sampledValue arrays of meter values are built by ocpp16_mv, loaded for each sample.)
 # Payloads are built as JSON text (not dicts) so that journal records can hold them as sent.
 import json
-from micropython import const
-
-_E_REG = const('Energy.Active.Import.Register')
-_E_INT = const('Energy.Active.Import.Interval')
-_P_IMP = const('Power.Active.Import')
 
 
 def iso(t):
@@ -25,36 +21,6 @@ def iso(t):
 def q(s):
     # a JSON string literal
     return json.dumps(s)
-
-
-def sampled(ctx, energy_wh, power_w, measurands, delta_wh=0, pw=None):
-    # sampledValue array, measurands in the configured order; transaction begin/end values carry
-    # energy only (no power reading is kept for them). Discharge (power_w < 0) is reported as
-    # export; `pw` (power.Power) holds the export register and the EV's SoC
-    out = '['
-    now = not ctx.startswith('Transaction')
-    for m in (measurands or _E_REG).split(','):
-        m = m.strip()
-        if m == _E_REG:
-            v, u = energy_wh, 'Wh'
-        elif m == _E_INT:
-            v, u = delta_wh, 'Wh'
-        elif m == _P_IMP and now:
-            v, u = power_w if power_w > 0 else 0, 'W'
-        elif m == 'Power.Active.Export' and now:
-            v, u = -power_w if power_w < 0 else 0, 'W'
-        elif m == 'Energy.Active.Export.Register' and pw is not None:
-            v, u = pw.export_wh, 'Wh'
-        elif m == 'SoC' and now and pw is not None and pw.soc_pct >= 0:
-            v, u = pw.soc_pct, 'Percent'
-        else:
-            continue
-        if len(out) > 1:
-            out += ','
-        out += '{"value":"%d","context":"%s","measurand":"%s","unit":"%s"}' % (v, ctx, m, u)
-    if len(out) == 1:
-        return sampled(ctx, energy_wh, power_w, _E_REG)
-    return out + ']'
 
 
 def meter_value(ts, sv):

@@ -92,8 +92,10 @@ def handle(core, action, p, now_ms):
     elif what == 'StatusNotification':
         core.enqueue('StatusNotification', msg.status(c, core.ts()), True)
     elif what == 'MeterValues':
+        from ocpp16_sv import sampled  # dropped with this module
         e, pw = core.meter()
-        sv = msg.sampled('Trigger', e, pw, core.cfg_get('MeterValuesSampledData'))
+        sv = sampled('Trigger', e, pw, core.cfg_get('MeterValuesSampledData'), 0,
+                     getattr(core, 'power', None), getattr(core, 'mtr', None))
         core.enqueue('MeterValues', msg.meter_values(c.connector_id, core.tx_id(), core.ts(), sv), True)
     else:
         return 'NotImplemented'

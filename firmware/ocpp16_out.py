@@ -48,6 +48,8 @@ def pump(core, now_ms):
             rec = core.journal.first('STM')
             if rec is None:
                 core.j_work = False
+                if core.j_high:  # the backlog reported at connection is gone: say so
+                    lazy.call('journal_report', 'drained', core)
                 break
             seq, kind, data = rec
             i = data.find(' ')
@@ -56,7 +58,7 @@ def pump(core, now_ms):
                 call(core, 'StartTransaction', data[i + 1:], now_ms, seq, ltx)
                 return
             b = core.bind.get(ltx)
-            if b is None:
+            if b is None and ltx:
                 # no Start and no binding: its Stop was answered before a power cut
                 core.journal.remove(seq)
                 continue
@@ -64,9 +66,9 @@ def pump(core, now_ms):
             if kind == 'T':  # "<ltx> {...}"
                 call(core, 'StopTransaction', '{"transactionId":%d,%s' % (b[0], data[i + 2:]),
                      now_ms, seq, ltx)
-            else:  # "<ltx> ..." without braces
-                call(core, 'MeterValues', '{"transactionId":%d,%s}' % (b[0], data[i + 1:]),
-                     now_ms, seq, ltx)
+            else:  # "<ltx> ..." without braces; ltx 0: clock-aligned, outside a transaction
+                call(core, 'MeterValues', '{"transactionId":%d,%s}' % (b[0], data[i + 1:]) if ltx
+                     else '{%s}' % data[i + 1:], now_ms, seq, ltx)
             return
     if q:
         a, p, _ = q.pop(0)

@@ -1,7 +1,9 @@
 # Transactions of the connector for ocpp16: functions on the Ocpp16 core, whose fields they share
 # (see Ocpp16.__init__). They run on events (a plug, a card, an answer, a CALL), so the core loads
 # this module for each (Ocpp16.tx) and drops it after; authorization is in ocpp16_auth, the
-# periodic readings of a running transaction are taken by Ocpp16._sample.
+# periodic and clock-aligned readings of a running transaction are taken by ocpp16_mv and
+# ocpp16_clock; the Stop's sampledValue arrays come from ocpp16_sv, imported by stop_body only (an
+# answer to a Start or a Stop does not load it).
 # Journal records (ocpp16.py explains their life):
 #   S  "<ltx> <StartTransaction payload>"
 #   B  "<ltx> <transactionId> <meterStart> <start timestamp>"
@@ -40,6 +42,7 @@ def start(core, now_ms):
     core.tx_tag = tag
     core.tx_meter_start = core.last_wh = energy
     core.tx_start_ts = ts
+    core.tx_al = None  # its clock-aligned samples for the Stop (ocpp16_clock)
     c.begin_tx()
     core.sample_at = ticks_add(now_ms, (core.cfg_get('MeterValueSampleInterval') or 0) * 1000)
     core.log('TX_START ltx=%d tag=%s meter=%d' % (ltx, tag, energy))
@@ -51,8 +54,19 @@ def stop(core, reason, tag, now_ms):
     if not ltx:
         return
     energy = max(core.meter()[0], core.tx_meter_start)
-    data = stop_body(ltx, tag, energy, reason, core.ts(), core.tx_meter_start, core.tx_start_ts,
-                         core.cfg_get('StopTxnSampledData'))
+    sd = core.cfg_get('StopTxnSampledData')
+    ts = core.ts()
+    # StopTxnAlignedData: the transaction's clock-aligned samples, when the journal has room for
+    # them (the Stop itself always has: start() made sure)
+    al = getattr(core, 'tx_al', None)
+    clock = ''
+    if al is not None:  # (ocpp16_clock: dropped with this module)
+        from ocpp16_clock import stop_aligned
+        clock = stop_aligned(al, core.cfg_get('StopTxnAlignedData'), core.tx_meter_start)
+    core.tx_al = None
+    data = stop_body(ltx, tag, energy, reason, ts, core.tx_meter_start, core.tx_start_ts, sd, clock)
+    if clock and core.journal.record_size(data) > core.journal.room():
+        data = stop_body(ltx, tag, energy, reason, ts, core.tx_meter_start, core.tx_start_ts, sd)
     if core.append('T', data) < 0:
         core.journal.compact()
         core.append('T', data)
@@ -98,10 +112,13 @@ def stop_result(core, seq, ltx):
     core.log('TX_ACKED ltx=%d' % ltx)
 
 
-def stop_body(ltx, tag, meter_stop, reason, ts, meter_start, start_ts, measurands):
-    # a T journal record: "<ltx> <StopTransaction payload without transactionId>"
-    td = '[%s,%s]' % (msg.meter_value(start_ts, msg.sampled('Transaction.Begin', meter_start, 0, measurands)),
-                      msg.meter_value(ts, msg.sampled('Transaction.End', meter_stop, 0, measurands,
-                                              meter_stop - meter_start)))
+def stop_body(ltx, tag, meter_stop, reason, ts, meter_start, start_ts, measurands, clock=''):
+    # a T journal record: "<ltx> <StopTransaction payload without transactionId>"; `clock`: the
+    # Sample.Clock meterValues between begin and end (ocpp16_clock.stop_aligned)
+    from ocpp16_sv import sampled  # dropped with this module (lazy.call)
+    td = '[%s%s,%s]' % (msg.meter_value(start_ts, sampled('Transaction.Begin', meter_start, 0, measurands)),
+                        clock,
+                        msg.meter_value(ts, sampled('Transaction.End', meter_stop, 0, measurands,
+                                                    meter_stop - meter_start)))
     return ('%d {%s"meterStop":%d,"timestamp":"%s","reason":"%s","transactionData":%s}'
             % (ltx, '' if tag is None else '"idTag":%s,' % msg.q(tag), meter_stop, ts, reason, td))

@@ -15,6 +15,8 @@ _MEASURANDS = const((
     "Power.Active.Export",  # discharge (docs/v2g-ocpp16-extension.md)
     "Energy.Active.Export.Register",
     "SoC",
+    "Voltage",  # per phase, from a Modbus meter (ocpp16_mv)
+    "Current.Import",
 ))
 _ROTATIONS = const(("NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR"))
 _MAX_VALUE_LEN = const(500)  # ChangeConfiguration value is CiString500

@@ -1,7 +1,9 @@
 # The setpoint executor: the power the board lets the EV take (positive, import) or give
 # (negative, export), decided every control step by one arbitration chain, first match wins:
 #   1 safety         contactor not wanted or a fault            -> 0 at once
-#   2 cold interlock electronics too cold to carry current      -> 0 at once
+#   2 cold interlock electronics too cold to carry current      -> 0 at once; and the soft start
+#                    of an EV restarting after a trip in the cold (app_cold.py, restart.py): at
+#                    most soft_pct % of what 3-5 allow
 #   3 hardware       never beyond +-max_w (station.json max_power_w)
 #   4 OCPP profiles  the composite limit of the charging profiles (profiles.py); a negative limit
 #                    (Frostgrid's discharge extension, docs/v2g-ocpp16-extension.md) is a discharge
@@ -44,6 +46,7 @@ class Power:
     #   hold       ticks the link went down; None = up
     #   soc_pct    the EV's state of charge as last seen, -1 unknown; export_wh the meter's export
     #              register as last seen (both for MeterValues)
+    soft_pct = 100  # the soft-start cap, % (set by app_cold.py on a cold station only)
 
     def step(self, now_ms, now_s, ok, cold, online, tx, txid, soc_pct, ev_v2g, export_wh=0):
         # the setpoint in W for this step. ok: no fault, contactor wanted; cold: the cold interlock
@@ -73,6 +76,8 @@ class Power:
             w = top
         elif w < -top:
             w = -top
+        if self.soft_pct < 100:
+            w = w * self.soft_pct // 100
         room = cfg[_RAMP] * dt // 1000
         if w > self.value + room:
             w = self.value + room

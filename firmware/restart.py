@@ -17,7 +17,9 @@ class RestartGuard:
     # trip(now) after an EV fault/overcurrent opened the contactor; may_close(now) says when a
     # retry is allowed (base, 2x base, 4x base ... up to max_ms); after max_tries trips without a
     # quiet period the guard gives up until reset() (re-plug or operator). limit_pct(now) is the
-    # current limit of the soft-start ramp since the last close.
+    # current limit of the soft-start ramp since the last close; cap_pct(now) is what the setpoint
+    # executor applies (power.Power.soft_pct): 100 until an EV trips, then the ramp's start while
+    # the contactor is open and the ramp after each close, until reset().
     def __init__(self, base_ms=30000, max_ms=960000, max_tries=6, quiet_ms=900000,
                  ramp_ms=120000, start_pct=25):
         self.base_ms = base_ms
@@ -71,3 +73,8 @@ class RestartGuard:
         if el >= self.ramp_ms:
             return 100
         return self.start_pct + (100 - self.start_pct) * el // self.ramp_ms
+
+    def cap_pct(self, now_ms):
+        if not self.trips:
+            return 100
+        return self.limit_pct(now_ms) if self.closed_now else self.start_pct

@@ -19,7 +19,7 @@ from hil_tests.conftest import MakeDut
 from hil_tests.dut import Dut
 from hil_tests.plant import StationPlant, ThreadedPlant
 from hil_tests.plant_cold import ColdPlant, MeterBus
-from hil_tests.thermal_plant import StationParams, ThermalPlant, firmware_config
+from hil_tests.thermal_plant import NTC_CONFIG, StationParams, ThermalPlant, firmware_config
 
 # OCPP location of each reference zone's Temperature measurand
 LOCATIONS = {"electronics": "Body", "connector": "Cable", "display": "Body",
@@ -29,13 +29,18 @@ COLD_HEAP = "192k"
 VENDOR_CODES = ("FG_COLD", "FG_HEATER", "FG_SENSOR", "FG_OVERTEMP", "FG_METER")
 
 
-def thermal_station_config(params: StationParams, report_s: int = 5, **overrides: Any) -> dict[str, Any]:
-    """The `thermal` key of station.json for a reference station (firmware_config + wiring keys)."""
+def thermal_station_config(params: StationParams, report_s: int = 5, ambient_channel: int | None = None,
+                           **overrides: Any) -> dict[str, Any]:
+    """The `thermal` key of station.json for a reference station (firmware_config + wiring keys),
+    with the ambient thermistor on `ambient_channel` (`ColdPlant.ambient_channel`) when given."""
     cfg = firmware_config(params, **overrides)
     for i, z in enumerate(cfg["zones"]):
         z["heater"] = i
         z["location"] = LOCATIONS.get(z["name"], "Body")
     cfg["report_s"] = report_s
+    if ambient_channel is not None:
+        cfg["ambient_sensor"] = len(cfg["sensors"])
+        cfg["sensors"].append(dict(NTC_CONFIG, channel=ambient_channel))
     return cfg
 
 
@@ -46,7 +51,7 @@ def cold_dut(make_dut: MakeDut, backend: BackendProc, plant: ThreadedPlant, para
     """A registered, not yet started device whose plant has `cold` zones and/or a `meter`."""
     extra: dict[str, Any] = dict(station_extra)
     if cold is not None:
-        extra["thermal"] = thermal or thermal_station_config(params)
+        extra["thermal"] = thermal or thermal_station_config(params, ambient_channel=cold.ambient_channel)
     if meter is not None:
         extra["meter"] = {"model": meter.emulator.map.name, "address": meter.emulator.address,
                           "baud": 19200, "interval_ms": 500, "timeout_ms": 100, "retries": 2,

@@ -16,7 +16,13 @@ firmware (`tms`, `tod` in the `get` reply) and the firmware's thermal controller
 the controller and the physics see the same time. Energy, power and OCPP run in wall-clock time
 (a session's energy is what the EV drew in real seconds).
 
+Ambient thermistor (optional, `ambient_channel`): a thermistor in the air around the station, read
+on a spare ADC channel after the zones' (`counts()` is then that long, unused channels between read
+0), at the climate's ambient temperature, through the same NTC divider as the zones; the rig
+configures it as the firmware's `ambient_sensor` (cold_rig.thermal_station_config).
+
 Fault hooks (all take effect at the next step): `sensor_fault(zone, 'open'|'short'|'stuck'|None)`,
+`ambient_fault('open'|'short'|None)`,
 `heater_dead[i]`, `heater_stuck_on[i]`, `extra_w[i]` (a hot spot: heat from outside the model);
 on the meter: `MeterBus.emulator` fault fields (`crc_error_probability`, `dead`, ...) and
 `unplug()` / `plug()`.
@@ -28,7 +34,7 @@ from collections.abc import Sequence
 
 from hil_tests.climate import Climate
 from hil_tests.meter_emulator import MeterEmulator, PlantValues
-from hil_tests.thermal_plant import StationParams, ThermalPlant
+from hil_tests.thermal_plant import SensorEmulator, StationParams, ThermalPlant
 
 _TICK_MASK = 0x3FFFFFFF  # the firmware's tick values wrap at 2**30
 _DAY_S = 86400
@@ -40,11 +46,17 @@ class ColdPlant:
     def __init__(self, params: StationParams, temp_c: float | list[float] | None = None,
                  climate: Climate | None = None, ambient_c: float = -20.0, wind_ms: float = 0.0,
                  time_scale: float = 1.0, start_s: float = 0.0, tod_start_s: int = 0,
-                 noise_counts: float = 0.0, seed: int = 1, max_gap_s: float = 1.0) -> None:
+                 noise_counts: float = 0.0, seed: int = 1, max_gap_s: float = 1.0,
+                 ambient_channel: int | None = None) -> None:
         """`climate` (if given) drives ambient and wind from `start_s` seconds into its series;
-        otherwise `ambient_c`/`wind_ms` hold. Zones start at `temp_c` (default: the ambient)."""
+        otherwise `ambient_c`/`wind_ms` hold. Zones start at `temp_c` (default: the ambient).
+        `ambient_channel`: the ADC channel of an ambient thermistor (None: none)."""
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
+        if ambient_channel is not None and ambient_channel < len(params.zones):
+            raise ValueError("the ambient thermistor needs a channel after the zones'")
+        self.ambient_channel = ambient_channel
+        self.ambient_sensor = SensorEmulator()
         self.params = params
         self.climate = climate
         self.ambient_c = ambient_c
@@ -105,8 +117,12 @@ class ColdPlant:
 
     # --- what the firmware sees ----------------------------------------------------------------
     def counts(self) -> list[int]:
-        """Raw ADC counts per thermistor channel (channel = zone index)."""
-        return self.model.counts()
+        """Raw ADC counts per thermistor channel (channel = zone index; then the ambient one)."""
+        out = self.model.counts()
+        if self.ambient_channel is not None:
+            out += [0] * (self.ambient_channel - len(out))
+            out.append(self.ambient_sensor.read(self.weather()[0]))
+        return out
 
     def tms(self) -> int:
         """The thermal clock as a firmware tick (ms, wrapping at 2**30)."""
@@ -130,6 +146,10 @@ class ColdPlant:
         s = self.model.sensors[i]
         s.fault = fault
         s._stuck_at = None
+
+    def ambient_fault(self, fault: str | None) -> None:
+        """Break the ambient thermistor: 'open', 'short' or None (repaired)."""
+        self.ambient_sensor.fault = fault
 
     def temp_c(self, zone: int | str) -> float:
         """True temperature of a zone."""

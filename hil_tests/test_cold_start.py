@@ -1,5 +1,7 @@
 """Mohe design day: the station boots at −42 °C; the interlock holds, the zones warm, charging
-starts only after, when the plant's physics says the zones are warm enough."""
+starts only after, when the plant's physics says the zones are warm enough. An EV that trips in the
+cold is backed off and restarts soft. The thresholds are OCPP configuration keys; the heater reports
+carry their reading time and the ambient temperature."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 
 from hil_tests.backend_proc import BackendProc, wait_until
 from hil_tests.climate import load
-from hil_tests.cold_rig import cold_dut, ready_time_s, status_history, temperatures
+from hil_tests.cold_rig import cold_dut, query, ready_time_s, status_history, temperatures
 from hil_tests.conftest import MakeDut
 from hil_tests.plant import Ev, ThreadedPlant
 from hil_tests.plant_cold import ColdPlant
@@ -28,7 +30,8 @@ def test_mohe_boot_at_minus_42_holds_charging_until_the_zones_are_warm(
         backend: BackendProc, plant: ThreadedPlant, make_dut: MakeDut) -> None:
     climate = load("mohe_design_48h")
     assert abs(climate.at(START_S)[0] + 42.0) < 0.1
-    cold = ColdPlant(AC7, temp_c=-42.0, climate=climate, start_s=START_S, time_scale=TIME_SCALE)
+    cold = ColdPlant(AC7, temp_c=-42.0, climate=climate, start_s=START_S, time_scale=TIME_SCALE,
+                     ambient_channel=len(AC7.zones))
     dut, st = cold_dut(make_dut, backend, plant, AC7, cold=cold)
     expect_s = ready_time_s(AC7, -42.0, climate, START_S, hyst_k=HYST_K)
     dut.start()
@@ -79,11 +82,24 @@ def test_mohe_boot_at_minus_42_holds_charging_until_the_zones_are_warm(
     body = [v for loc, v in temperatures(backend, dut.id) if loc == "Body"]
     assert min(body) < -30.0 and max(body) > -25.0, "the warm-up is on record"
 
+    # the heater reports carry the station clock's time and the ambient thermistor's reading
+    amb = wait_until(lambda: ambient(backend, dut.id) or None, 20, what="ambient readings stored")
+    assert all(-48.0 < v < -38.0 for _, v in amb), amb
+    stamps = [t for t, _ in amb]
+    assert len(set(stamps)) == len(stamps), "one report, one reading time"
+
     ltx = int(m.group(1))
     meter_stop = unplug_and_finish(st, dut, ltx)
     tx = finished_tx(backend, txid)
     assert tx["meter_stop_wh"] == meter_stop == st.energy_wh
     assert st.violations == []
+
+
+def ambient(backend: BackendProc, station_id: str) -> list[tuple[str, float]]:
+    """(timestamp, °C) of the ambient readings the backend stored from the heater reports."""
+    return [(t, float(v)) for t, v in query(
+        backend, "SELECT timestamp, value FROM meter_values WHERE station_id = ? "
+        "AND measurand = 'Frostgrid.Ambient' ORDER BY timestamp", station_id)]
 
 
 def test_ev_tripping_in_the_cold_gets_a_growing_back_off_instead_of_a_cycling_contactor(
@@ -118,4 +134,86 @@ def test_ev_tripping_in_the_cold_gets_a_growing_back_off_instead_of_a_cycling_co
     assert len(dut.grep(r"TX_START", since=mark)) == 1
     closes = [h for h in st.history if h[1] == "contactor_close"]
     assert len(closes) == 3, closes
+    assert st.violations == []
+
+
+def test_ev_restarting_after_a_trip_in_the_cold_ramps_its_current_from_a_quarter_to_full(
+        backend: BackendProc, plant: ThreadedPlant, make_dut: MakeDut) -> None:
+    cold = ColdPlant(AC7, temp_c=-5.0, ambient_c=-30.0, time_scale=10.0)
+    dut, st = cold_dut(make_dut, backend, plant, AC7, cold=cold, max_power_w=7000,
+                       restart={"base_s": 2, "max_s": 8, "tries": 3, "ramp_s": 8})
+    dut.start()
+    wait_online(dut, backend)
+    mark = dut.mark()
+    st.plug_in(Ev(max_power_w=7000.0))
+    st.present_tag(CARD)
+    dut.wait_for(r"TX_START", 20, since=mark)
+    wait_until(lambda: st.power_w >= 6900.0, 10, what="charging at the full 7 kW")
+    st.set_fault(True)  # the EV's charger trips...
+    wait_until(lambda: not st.contactor, 5, what="contactor open on the trip")
+    st.set_fault(False)  # ...and is ready again at once
+    dut.wait_for(r"EV_TRIP n=1 wait_ms=2000", 5, since=mark)
+    wait_until(lambda: st.contactor, 10, what="contactor closed after the back-off")
+    closed = time.monotonic()
+    # the EV's power follows the firmware's limit: a quarter of 7 kW at the restart...
+    wait_until(lambda: st.power_w > 0.0, 3, what="current after the restart")
+    first = st.power_w
+    assert 1500.0 <= first <= 2600.0, first
+    # ...rising over the 8 s ramp (25 % + 75 % x elapsed / 8 s), to the full 7 kW at its end
+    samples = []
+    while time.monotonic() - closed < 10.0:
+        samples.append((time.monotonic() - closed, st.power_w))
+        time.sleep(0.25)
+    mid = [w for t, w in samples if 3.5 <= t <= 4.5]
+    assert mid and all(3200.0 <= w <= 5800.0 for w in mid), samples
+    assert all(b >= a - 1.0 for (_, a), (_, b) in zip(samples, samples[1:], strict=False)), samples
+    assert samples[-1][1] >= 6900.0, samples
+    closes = [h for h in st.history if h[1] == "contactor_close"]
+    assert len(closes) == 2, "one close per start, never a cycling contactor"
+    assert st.violations == []
+
+
+def test_thresholds_are_configuration_keys_applied_at_once_and_kept_over_a_reboot(
+        backend: BackendProc, plant: ThreadedPlant, make_dut: MakeDut) -> None:
+    cold = ColdPlant(AC7, temp_c=-10.0, ambient_c=-10.0, time_scale=1.0)
+    dut, st = cold_dut(make_dut, backend, plant, AC7, cold=cold)
+    dut.start()
+    wait_online(dut, backend)
+    wait_until(lambda: _connector(backend, dut.id)["status"] == "Available", 20, what="Available")
+
+    every = backend.get(f"stations/{dut.id}/configuration")
+    keys = {k["key"]: k for k in every["configuration_key"]}
+    for z in AC7.zones:
+        assert keys[f"FrostgridZoneMinC.{z.name}"]["value"] == f"{z.min_c:g}"
+        assert keys[f"FrostgridZoneHystK.{z.name}"]["value"] == "2"
+        assert keys[f"FrostgridZoneCutoffC.{z.name}"]["value"] == f"{z.cutoff_c:g}"
+        assert keys[f"FrostgridZoneMinC.{z.name}"]["readonly"] is False
+    assert keys["FrostgridStandbyFloorC"]["value"] == "-38"
+    assert "HeartbeatInterval" in keys and every["unknown_key"] == []
+
+    def change(key: str, value: str) -> str:
+        r = backend.http.put(f"stations/{dut.id}/configuration", json={"key": key, "value": value},
+                             timeout=45)
+        assert r.status_code == 200, r.text
+        return str(r.json()["status"])
+
+    assert change("FrostgridZoneMinC.electronics", "-60") == "Rejected"
+    assert change("FrostgridZoneCutoffC.electronics", "cold") == "Rejected"
+    # a minimum above the zone's -10 °C holds charging at once, without a reboot
+    assert change("FrostgridZoneMinC.electronics", "-5.5") == "Accepted"
+    c = wait_until(lambda: (lambda c: c if c["vendor_error_code"] == "FG_COLD" else None)(
+        _connector(backend, dut.id)), 15, what="FG_COLD at the new minimum")
+    assert c["status"] == "Unavailable" and c["info"].startswith("cold zone=electronics"), c
+    wait_until(lambda: cold.duty_pm[0] == 1000, 5, what="the electronics heating up to it")
+
+    dut.restart()  # the value is kept in config.json
+    wait_online(dut, backend)
+    answer = backend.get(f"stations/{dut.id}/configuration", key="FrostgridZoneMinC.electronics")
+    assert [(k["key"], k["value"]) for k in answer["configuration_key"]] == \
+        [("FrostgridZoneMinC.electronics", "-5.5")]
+    wait_until(lambda: _connector(backend, dut.id)["vendor_error_code"] == "FG_COLD", 15,
+               what="still held after the reboot")
+    assert change("FrostgridZoneMinC.electronics", "-20") == "Accepted"
+    wait_until(lambda: _connector(backend, dut.id)["vendor_error_code"] is None, 15,
+               what="released at the old minimum")
     assert st.violations == []

@@ -95,8 +95,11 @@ def rig(tmp_path_factory: pytest.TempPathFactory, firmware_dir: Path) -> Iterato
                       heap=FLEET_HEAP, fw_dir=firmware_dir, tag=CARD, config=dict(FLEET_CONFIG))
         fleet.start()  # no `tick()`: the tests drive the plant themselves
         assert fleet.plant is not None
-        fleet.plant.station(COLD).attach_cold(ColdPlant(AC7, temp_c=-35.0, ambient_c=-35.0, time_scale=4.0))
-        thermal = thermal_station_config(AC7, report_s=2)
+        # with an ambient thermistor: its heater reports carry amb_c, charted with the zones
+        cold_plant = ColdPlant(AC7, temp_c=-35.0, ambient_c=-35.0, time_scale=4.0,
+                               ambient_channel=len(AC7.zones))
+        fleet.plant.station(COLD).attach_cold(cold_plant)
+        thermal = thermal_station_config(AC7, report_s=2, ambient_channel=cold_plant.ambient_channel)
         provisioning = station_json(COLD, backend.ocpp_url, passwords[COLD], fleet.plant.address,
                                     thermal=thermal)
         cold = Dut(tmp / "cold", provisioning, config=dict(FLEET_CONFIG), fw_dir=firmware_dir, heap=COLD_HEAP)
@@ -223,6 +226,12 @@ def test_a_cold_station_shows_its_zone_temperatures_heating_and_interlock_live(
     expect(page.locator("#station-title")).to_have_text(COLD)
     expect(page.locator('[data-chart="temp"]')).to_be_visible(timeout=30_000)
     expect(page.locator('[data-chart="heater"]')).to_be_visible(timeout=30_000)
+    # the zones are charted against the ambient air the station reports (Frostgrid.Ambient)
+    expect(page.locator('[data-chart="temp"] .u-legend')).to_contain_text("ambient", timeout=30_000)
+    expect(page.locator('[data-chart="temp"] .u-legend')).to_contain_text("Body")
+    expect(page.locator("#detail-ambient")).to_be_visible()
+    ambient = re.search(r"ambient: (-?[\d.]+) °C", page.locator("#detail-ambient").inner_text())
+    assert ambient is not None and float(ambient.group(1)) == pytest.approx(-35.0, abs=2.0), ambient
     shot(page, "05b-station-detail-cold")
 
 

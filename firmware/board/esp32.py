@@ -3,9 +3,22 @@
 # (no `machine`); it is compile-checked with mpy-cross.
 #
 # Control pilot: the EVSE drives the pilot with +12 V, or a 1 kHz PWM whose duty cycle offers a
-# current (IEC 61851-1: duty % = A / 0.6 for 6..51 A) once a session may draw energy. The ADC reads
-# the pilot's high level through a divider mapping -12..+12 V onto the ADC range; the EV pulls it
-# to +9 V (B), +6 V (C), +3 V (D); 0 V is no pilot/short (E), -12 V the EVSE's own fault (F).
+# current (IEC 61851-1 Annex A, cp_pwm.py) once a session may draw energy (the cable is locked).
+# The current offered is the setpoint executor's limit (power.py, handed over by set_limit in W
+# every control step) as a per-phase current: W / (station.json `phases`, default 3, as OCPP's
+# numberPhases) / (`voltage_v`, default 230), never above `max_current_a`, rounded down. A limit
+# below 6 A (a pause, a cut, 0 W) is no offer: a steady +12 V (duty 100 %, states B1/C1: the EV
+# stops drawing). The ADC reads the pilot's high level through a divider mapping -12..+12 V onto
+# the ADC range; the EV pulls it to +9 V (B), +6 V (C), +3 V (D); 0 V is no pilot/short (E),
+# -12 V the EVSE's own fault (F).
+#
+# Discharge: the pilot of an AC charger can only offer a charging current; an EV cannot be asked to
+# feed back through it. This board therefore says the EV cannot discharge (`ev_v2g` False), so the
+# executor reads a negative limit as 0 W, and it overrides a station.json `discharge_capable` true
+# (app_boot builds the board from the same station dict before it sets the read-only
+# FrostgridDischargeCapable from it), so the key reads false and the dispatcher never plans export
+# from it. Discharge needs a board with an ISO 15118-20 (BPT) or a DC (bidirectional converter)
+# path (docs/v2g.md §6).
 #
 # Cold-region I/O: thermistors on ADC1 pins (`ntc`, channel = list index) read as calibrated
 # microvolts and scaled to 12-bit counts of `ntc_vref_mv` (the divider's supply), which is what the
@@ -16,6 +29,9 @@ import time
 from array import array
 from machine import ADC, PWM, RTC, UART, WDT, Pin, reset, soft_reset
 from micropython import const
+
+from cp_pwm import NO_OFFER, amps_x10, duty_pm, duty_u16
+from log import log
 
 PINS = {'cp_adc': 36, 'cp_pwm': 25, 'contactor': 26, 'lock': 27,
         'rfid_uart': None, 'rfid_rx': None, 'rfid_tx': None,
@@ -48,6 +64,8 @@ def cp_from_mv(mv):
 
 class Esp32Board:
     linked = True  # the board's own I/O is always there (the sim board's plant link may drop)
+    soc_pct = -1  # a PWM pilot carries no state of charge
+    ev_v2g = False  # ...and no discharge (see the top of this file)
 
     def __init__(self, station, config, meter_source=None):
         pins = dict(PINS)
@@ -56,7 +74,14 @@ class Esp32Board:
         except Exception:
             pass
         self.pins = pins
+        if station.get('discharge_capable'):
+            log('WARN', 'ESP32 AC board: no discharge through the pilot, discharge_capable ignored')
+            station['discharge_capable'] = False
         self.max_current_a = station.get('max_current_a', 16)
+        self.phases = station.get('phases', 3)
+        self.voltage_v = station.get('voltage_v', 230)
+        self._limit_x10 = -1  # the executor's limit as a per-phase current (A/10); -1: none yet
+        self._duty = NO_OFFER  # the pilot's duty, per mille (NO_OFFER: steady +12 V)
         self.meter_source = meter_source  # () -> (energy_wh, power_w): the Modbus meter's registers
         self._energy_wh = 0
         self._power_w = 0
@@ -81,7 +106,7 @@ class Esp32Board:
         p = self.pins
         self._contactor_pin = Pin(p['contactor'], Pin.OUT, value=0)
         self._lock_pin = Pin(p['lock'], Pin.OUT, value=0)
-        self._pwm = PWM(Pin(p['cp_pwm']), freq=1000, duty_u16=65535)  # +12 V: no current offered
+        self._pwm = PWM(Pin(p['cp_pwm']), freq=1000, duty_u16=duty_u16(NO_OFFER))  # +12 V: no offer
         self._adc = ADC(Pin(p['cp_adc']))
         self._adc.atten(ADC.ATTN_11DB)
         if p.get('rfid_uart') is not None:
@@ -150,9 +175,26 @@ class Esp32Board:
         # a locked cable means a session: offer current on the pilot from then on
         self._lock = bool(locked)
         self._lock_pin.value(1 if locked else 0)
-        amps = self.max_current_a
-        duty = 65535 if not locked else (amps * 65535 * 10) // 600
-        self._pwm.duty_u16(duty)
+        self._pilot()
+
+    def set_limit(self, power_w):
+        # the setpoint executor's limit (W, + import), every control step: the current the pilot
+        # offers while the cable is locked (a negative or small limit: no offer)
+        self._limit_x10 = amps_x10(power_w, self.phases, self.voltage_v)
+        self._pilot()
+
+    def _pilot(self):
+        a10 = self.max_current_a * 10
+        if 0 <= self._limit_x10 < a10:
+            a10 = self._limit_x10
+        pm = duty_pm(a10) if self._lock else NO_OFFER
+        if pm != self._duty:
+            self._duty = pm
+            self._pwm.duty_u16(duty_u16(pm))
+
+    def pilot_pm(self):
+        # the pilot's duty cycle (per mille; 1000 = steady +12 V, no current offered)
+        return self._duty
 
     def contactor(self):
         return self._contactor
@@ -199,6 +241,7 @@ class Esp32Board:
 
     def reset(self, hard):
         self._contactor_pin.value(0)
+        self._pwm.duty_u16(duty_u16(NO_OFFER))  # no current offered while the board restarts
         for h in self._heaters:
             if h is not None:
                 h.duty_u16(0)

@@ -3,6 +3,8 @@
 # the plant link (§1.3). Thermistor counts, the plant's thermal clock and its time of day come
 # with every `get`; heater duties go out in a `set` when one changed and after every reconnect;
 # the RS-485 bus is a second connection carrying raw Modbus RTU bytes (board/sim_uart.py).
+# Channels are the plant's: one per zone, then (hil_tests/plant_cold.py `ambient_channel`) an
+# ambient thermistor on a spare one, read like the others (thermal `ambient_sensor`).
 # A subclass in a module of its own, so that a station without them loads none of this.
 import json
 from array import array

@@ -259,7 +259,7 @@ def test_change_configuration_refuses_bad_values():
                        ("HeartbeatInterval", "99999999"), ("MeterValueSampleInterval", "0x10"),
                        ("LocalPreAuthorize", "yes"), ("LocalPreAuthorize", "1"),
                        ("MeterValuesSampledData", "Energy.Active.Import.Register,Banana"),
-                       ("MeterValuesSampledData", "Voltage"),
+                       ("MeterValuesSampledData", "Power.Factor"),
                        ("MeterValuesSampledData", ",".join(["Power.Active.Import"] * 5)),
                        ("ConnectorPhaseRotation", "1.XYZ"), ("ConnectorPhaseRotation", "RST"),
                        ("ConnectionTimeOut", "0"), ("HeartbeatInterval", "1" * 600)):

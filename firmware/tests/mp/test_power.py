@@ -234,7 +234,7 @@ def test_a_steady_step_allocates_nothing():
 
 
 def test_meter_values_report_discharge_as_export_with_the_evs_soc():
-    import ocpp16_msg as msg
+    import ocpp16_mv as msg
     core, r = charging()
     core.power.step(r.ms + 200, core.t, True, False, True, 1, 77, 55, True, 1234)
     every = ('Energy.Active.Import.Register,Power.Active.Import,Power.Active.Export,'
