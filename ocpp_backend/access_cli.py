@@ -7,6 +7,7 @@ still registers an id tag, with a deprecation note, so that old scripts keep wor
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -100,19 +101,8 @@ def user_passwd(
     db: DbOption = None,
 ) -> None:
     """Set a user's password (asked twice without echo); their sessions end."""
-    from ocpp_backend.users import UnknownUser
-
     password = _read_password(password_stdin)
-
-    async def work(services: Any) -> None:
-        await services.access.set_password(name, password)
-
-    try:
-        _run(db, work)
-    except UnknownUser:
-        raise _fail(f"no user {name}") from None
-    except ValueError as error:
-        raise _fail(str(error)) from None
+    _change_user(db, name, lambda access: access.set_password(name, password))
     console.print(f"password of [bold]{name}[/] changed")
 
 
@@ -123,19 +113,8 @@ def user_role(
     db: DbOption = None,
 ) -> None:
     """Change a user's role (from their next request on); the last admin keeps the role."""
-    from ocpp_backend.users import LastAdmin, UnknownUser
-
     _check_role(role)
-
-    async def work(services: Any) -> None:
-        await services.access.set_role(name, role)
-
-    try:
-        _run(db, work)
-    except UnknownUser:
-        raise _fail(f"no user {name}") from None
-    except LastAdmin:
-        raise _fail(f"{name} is the last admin: make another user admin first") from None
+    _change_user(db, name, lambda access: access.set_role(name, role))
     console.print(f"user [bold]{name}[/] is now {role}")
 
 
@@ -158,10 +137,17 @@ def user_list(db: DbOption = None) -> None:
 @user_app.command("remove")
 def user_remove(name: Annotated[str, typer.Argument(metavar="NAME")], db: DbOption = None) -> None:
     """Delete a user and end their sessions (not the last admin)."""
+    _change_user(db, name, lambda access: access.remove_user(name))
+    console.print(f"removed user [bold]{name}[/]")
+
+
+def _change_user(db: str | None, name: str, change: Callable[[Any], Awaitable[Any]]) -> None:
+    """Run ``change(access service)``; an unknown user, the last admin or a bad value end the
+    command with the reason."""
     from ocpp_backend.users import LastAdmin, UnknownUser
 
     async def work(services: Any) -> None:
-        await services.access.remove_user(name)
+        await change(services.access)
 
     try:
         _run(db, work)
@@ -169,7 +155,8 @@ def user_remove(name: Annotated[str, typer.Argument(metavar="NAME")], db: DbOpti
         raise _fail(f"no user {name}") from None
     except LastAdmin:
         raise _fail(f"{name} is the last admin: make another user admin first") from None
-    console.print(f"removed user [bold]{name}[/]")
+    except ValueError as error:
+        raise _fail(str(error)) from None
 
 
 # -- API tokens ----------------------------------------------------------------------------------

@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from ocpp_backend.db import Database
@@ -229,19 +230,10 @@ class AccessService:
             # Two admins demoting each other at once must not both succeed. PostgreSQL: lock the
             # admins' rows, so the second demotion waits and then counts the first one's result.
             # SQLite: the check is inside the one UPDATE statement, which holds the write lock.
-            await session.execute(
-                select(OperatorUser.username).where(OperatorUser.role == "admin").with_for_update()
-            )
+            await _lock_admins(session)
             change = update(OperatorUser).where(OperatorUser.username == username).values(role=role)
             if role != "admin":
-                others = aliased(OperatorUser)
-                other_admins = (
-                    select(func.count())
-                    .select_from(others)
-                    .where(others.role == "admin", others.username != username)
-                    .scalar_subquery()
-                )
-                change = change.where(or_(OperatorUser.role != "admin", other_admins > 0))
+                change = change.where(_not_the_last_admin(username))
             result = await session.execute(change)
             user = await session.get(OperatorUser, username, populate_existing=True)
             if user is None:
@@ -255,21 +247,9 @@ class AccessService:
         with the admin role (nobody could manage users afterwards)."""
         async with self._db.session() as session:
             # as in set_role: lock the admins' rows (PostgreSQL); SQLite checks inside the DELETE
-            await session.execute(
-                select(OperatorUser.username).where(OperatorUser.role == "admin").with_for_update()
-            )
-            others = aliased(OperatorUser)
-            other_admins = (
-                select(func.count())
-                .select_from(others)
-                .where(others.role == "admin", others.username != username)
-                .scalar_subquery()
-            )
+            await _lock_admins(session)
             result = await session.execute(
-                delete(OperatorUser).where(
-                    OperatorUser.username == username,
-                    or_(OperatorUser.role != "admin", other_admins > 0),
-                )
+                delete(OperatorUser).where(OperatorUser.username == username, _not_the_last_admin(username))
             )
             if result.rowcount == 0:
                 if await session.get(OperatorUser, username) is None:
@@ -415,3 +395,22 @@ class AccessService:
             if row.last_used_at is None or now - row.last_used_at > _TOUCH_EVERY:
                 row.last_used_at = now
         return Principal(name=row.name, role=row.role, kind="token", token_id=row.id)
+
+
+async def _lock_admins(session: AsyncSession) -> None:
+    """Lock the admins' rows (PostgreSQL), so that two changes that each leave one admin run one
+    after the other and the second counts the first one's result."""
+    await session.execute(select(OperatorUser.username).where(OperatorUser.role == "admin").with_for_update())
+
+
+def _not_the_last_admin(username: str) -> ColumnElement[bool]:
+    """A condition on ``OperatorUser``: the row is not an admin, or another admin exists (checked
+    inside the statement, which SQLite runs under its write lock)."""
+    others = aliased(OperatorUser)
+    other_admins = (
+        select(func.count())
+        .select_from(others)
+        .where(others.role == "admin", others.username != username)
+        .scalar_subquery()
+    )
+    return or_(OperatorUser.role != "admin", other_admins > 0)

@@ -58,9 +58,7 @@ def admin_router(services: Services) -> APIRouter:
         except UnknownUser:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {username}") from None
         except LastAdmin:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT, f"{username} is the last admin: make another user admin first"
-            ) from None
+            raise _last_admin(username) from None
         return UserOut.model_validate(user)
 
     @router.delete(
@@ -83,9 +81,7 @@ def admin_router(services: Services) -> APIRouter:
         except UnknownUser:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no user {username}") from None
         except LastAdmin:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT, f"{username} is the last admin: make another user admin first"
-            ) from None
+            raise _last_admin(username) from None
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("/tokens", response_model=list[TokenOut])
@@ -119,3 +115,9 @@ def admin_router(services: Services) -> APIRouter:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     return router
+
+
+def _last_admin(username: str) -> HTTPException:
+    """409 for a change that would leave no user with the admin role."""
+    detail = f"{username} is the last admin: make another user admin first"
+    return HTTPException(status.HTTP_409_CONFLICT, detail)

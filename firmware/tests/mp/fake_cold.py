@@ -6,37 +6,14 @@
 import gc
 import json
 import os
-from array import array
 
 import ntc
+from cold_board import Board
 import app_cold_make
 from config import Config
 from connector import Connector
 
 _CONV = ntc.Ntc({'beta': 3950, 'r0': 10000, 't0_c': 25, 'r_fixed': 10000})
-
-
-class Board:
-    linked = True
-
-    def __init__(self):
-        self.adc = array('H', [0] * 2)
-        self.t_ms = 0
-
-    def contactor(self):
-        return False
-
-    def adc_counts(self):
-        return self.adc
-
-    def set_heater(self, ch, duty_pm):
-        pass
-
-    def thermal_ms(self):
-        return self.t_ms
-
-    def tod_s(self):
-        return -1
 
 
 class Core:
@@ -59,7 +36,7 @@ class Core:
 
 class App:
     def __init__(self):
-        self.board = Board()
+        self.board = Board([0] * 2)
         self.conn = Connector(1)
         self.cold = False
 

@@ -2,37 +2,14 @@
 # reading on the station's clock (ts, left out while the clock is unknown) and the ambient air
 # temperature from the optional ambient thermistor (amb_c: one decimal, null while it is broken).
 import json
-from array import array
 
 import ntc
+from cold_board import Board
 import app_cold_evt
 import app_cold_make
 from connector import Connector
 
 _CONV = ntc.Ntc({'beta': 3950, 'r0': 10000, 't0_c': 25, 'r_fixed': 10000})
-
-
-class Board:
-    linked = True
-
-    def __init__(self):
-        self.adc = array('H', [_CONV.counts_at(-12), 0, _CONV.counts_at(-31.26)])  # zone, -, ambient
-        self.t_ms = 0
-
-    def contactor(self):
-        return False
-
-    def adc_counts(self):
-        return self.adc
-
-    def set_heater(self, ch, duty_pm):
-        pass
-
-    def thermal_ms(self):
-        return self.t_ms
-
-    def tod_s(self):
-        return -1
 
 
 class Core:
@@ -53,7 +30,7 @@ class Core:
 
 class App:
     def __init__(self):
-        self.board = Board()
+        self.board = Board([_CONV.counts_at(-12), 0, _CONV.counts_at(-31.26)])  # zone, -, ambient
         self.conn = Connector(1)
         self.cold = False
 

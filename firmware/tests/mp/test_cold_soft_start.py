@@ -3,9 +3,9 @@
 # back-off, then restarts at a quarter of what the executor would allow, rising to all of it over
 # the ramp; the contactor closes once per back-off, never in a loop.
 import os
-from array import array
 
 import ntc
+from cold_board import Board
 import app_cold_make
 import profiles
 from connector import Connector
@@ -14,31 +14,6 @@ from power import Power
 MAX_W = 11000
 RAMP_W_S = 5000
 _CONV = ntc.Ntc({'beta': 3950, 'r0': 10000, 't0_c': 25, 'r_fixed': 10000})
-
-
-class Board:
-    linked = True
-
-    def __init__(self):
-        self.adc = array('H', [_CONV.counts_at(-12)] * 2)  # warm enough: min -20 + 2 K
-        self.t_ms = 0
-        self.closed = False
-        self.closes = 0
-
-    def contactor(self):
-        return self.closed
-
-    def adc_counts(self):
-        return self.adc
-
-    def set_heater(self, ch, duty_pm):
-        pass
-
-    def thermal_ms(self):
-        return self.t_ms
-
-    def tod_s(self):
-        return -1
 
 
 class Core:
@@ -57,7 +32,7 @@ class Core:
 
 class App:
     def __init__(self):
-        self.board = Board()
+        self.board = Board([_CONV.counts_at(-12)] * 2)  # warm enough: min -20 + 2 K
         self.conn = Connector(1)
         self.cold = False
 
