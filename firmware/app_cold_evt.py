@@ -143,11 +143,12 @@ def report(cold):
 
 
 def ambient_c(cold):
-    # the ambient thermistor's reading in C, one decimal (the zones' Ntc code), or None
-    import ntc  # resident with the controller
+    # the ambient thermistor's reading in C, one decimal (the zones' Ntc code), or None. The range
+    # check also refuses ntc's OPEN/SHORT codes (<= -300 C): no `import ntc` here, which would load
+    # the module again for each report (lazy.call dropped it from sys.modules after the boot).
     ch = cold.ctl.sensors[cold.amb]
     v = ch.conv.read_cc(cold.board.adc_counts()[ch.idx])
-    if ntc.is_fault(v) or not -_AMB_CC <= v <= _AMB_CC:
+    if not -_AMB_CC <= v <= _AMB_CC:
         return None
     return (v + 5) // 10 / 10 if v >= 0 else -((5 - v) // 10) / 10
 
