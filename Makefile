@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test dashboard lint bench-firmware bench-thermal bench-v2g services clean mpy
+.PHONY: demo test dashboard lint bench-firmware bench-cold-heap bench-thermal bench-v2g services clean mpy
 
 $(STAMP): pyproject.toml
 	bash scripts/bootstrap.sh
@@ -38,6 +38,10 @@ mpy: $(STAMP)
 
 bench-firmware: $(STAMP)
 	$(PY) -m bench.bench_firmware
+
+# The heap a cold station (thermal zones + Modbus meter) needs on the unix port (~15 min).
+bench-cold-heap: $(STAMP)
+	$(PY) -m bench.cold_station_heap
 
 bench-thermal: $(STAMP)
 	$(PY) -m bench.bench_thermal
