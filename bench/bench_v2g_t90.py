@@ -45,13 +45,12 @@ import os
 import random
 import re
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -62,7 +61,7 @@ from hil_tests import build_mpy
 from hil_tests.backend_proc import BackendProc, sqlite_url, wait_until
 from hil_tests.dut import FIRMWARE_DIR, Dut, DutTimeout, station_json
 from hil_tests.ev_bidir import BidirEv
-from hil_tests.fleet import FLEET_HEAP
+from hil_tests.fleet import FLEET_HEAP, sigterm_as_ctrl_c
 from hil_tests.plant import StationPlant, ThreadedPlant
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,19 +99,6 @@ def settle_time(trace: Sequence[tuple[float, float]], t0: float, p_before: float
         else:
             since = None
     return None if since is None else since - t0
-
-
-@contextlib.contextmanager
-def sigterm_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM stops the bench the way Ctrl-C does (its clean-up runs)."""
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 class PlantSampler:

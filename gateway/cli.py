@@ -32,6 +32,10 @@ console = Console()
 Host = Annotated[str, typer.Option("--host", help="Grid broker host.")]
 Port = Annotated[int, typer.Option("--port", help="Grid broker port.")]
 Prefix = Annotated[str, typer.Option("--prefix", help="Region topic prefix.")]
+Party = Annotated[str, typer.Option("--party", help="Grid party id.")]
+OrderKey = Annotated[
+    str | None, typer.Option("--key", envvar="FROSTGRID_ORDER_KEY", help="HMAC key to sign with.")
+]
 User = Annotated[str | None, typer.Option("--user", help="Broker user.")]
 Password = Annotated[
     str | None, typer.Option("--password", envvar="FROSTGRID_MQTT_PASSWORD", help="Broker password.")
@@ -209,10 +213,8 @@ def send(
     revision: Annotated[int, typer.Option(help="Revision (higher replaces).")] = 1,
     priority: Annotated[str, typer.Option(help="normal | emergency")] = "normal",
     fallback: Annotated[str, typer.Option(help="normal | hold")] = "normal",
-    party: Annotated[str, typer.Option(help="Grid party id.")] = "grid",
-    key: Annotated[
-        str | None, typer.Option(envvar="FROSTGRID_ORDER_KEY", help="HMAC key to sign with.")
-    ] = None,
+    party: Party = "grid",
+    key: OrderKey = None,
     host: Host = "127.0.0.1",
     port: Port = 1883,
     prefix: Prefix = "frostgrid/region",
@@ -269,10 +271,8 @@ def send(
 def cancel(
     order_id: Annotated[str, typer.Argument(help="The order to end.")],
     reason: Annotated[str | None, typer.Option(help="Why.")] = None,
-    party: Annotated[str, typer.Option(help="Grid party id.")] = "grid",
-    key: Annotated[
-        str | None, typer.Option(envvar="FROSTGRID_ORDER_KEY", help="HMAC key to sign with.")
-    ] = None,
+    party: Party = "grid",
+    key: OrderKey = None,
     host: Host = "127.0.0.1",
     port: Port = 1883,
     prefix: Prefix = "frostgrid/region",

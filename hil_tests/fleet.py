@@ -233,7 +233,7 @@ class Fleet:
 
 
 @contextlib.contextmanager
-def _sigterm_as_ctrl_c() -> Iterator[None]:
+def sigterm_as_ctrl_c() -> Iterator[None]:
     """Let SIGTERM stop the fleet the way Ctrl-C does (only possible from the main thread)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -267,7 +267,7 @@ def run_sim(backend_url: str, stations: int = 10, password: str = DEMO_PASSWORD,
     fleet = Fleet(backend_url, ids, password, data_dir, heap, fw_dir, tag, schedule, seed)
     view = BackendView(api_url, api_token=api_token) if api_url else None
     deadline = time.monotonic() + duration_s if duration_s is not None else None
-    with _sigterm_as_ctrl_c():
+    with sigterm_as_ctrl_c():
         try:
             fleet.start()
             with Live(fleet.table(view), console=console, refresh_per_second=2, auto_refresh=live,
@@ -299,7 +299,7 @@ def run_demo(stations: int = 10, data_dir: Path | str = "demo_run", duration_s: 
     backend = BackendProc(sqlite_url(data / "frostgrid.db"), cwd=data,
                           env={"FROSTGRID_ADMIN_USER": "admin", "FROSTGRID_ADMIN_PASSWORD": admin_password})
     ids = fleet_ids(stations)
-    with _sigterm_as_ctrl_c():
+    with sigterm_as_ctrl_c():
         try:
             backend.start()
             known = {s["id"] for s in backend.stations()}

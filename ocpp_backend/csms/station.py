@@ -77,12 +77,11 @@ class StationConnection(ChargePoint):
             await self._answer_unparsable(raw_msg, error)
             return
         if msg.message_type_id != MessageType.Call:
+            # (the library's own response queue is not used: nothing here calls its call())
             waiter = self._pending.pop(msg.unique_id, None) if isinstance(msg.unique_id, str) else None
             if waiter is not None:
                 if not waiter.done():
                     waiter.set_result(msg)
-            elif self._call_lock.locked():
-                self._response_queue.put_nowait(msg)
             else:
                 LOG.warning("%s: dropping unsolicited answer %s", self.id, str(raw_msg)[:200])
             return
