@@ -59,7 +59,8 @@ DT_WAIT_S = 5            # step while a driver waits for the interlock (wait res
 FLOOR_C = -38.0          # the oracle lets zones drift no colder than this
 BURN_IN_DAYS = 14
 RELEASE_K = 0.2         # Frostgrid's interlock releases a zone at its minimum + this
-WAIT_S = 50              # Frostgrid's idle standby: released within this after a plug-in
+WAIT_S = 60              # Frostgrid's service promise: a plug-in released within this (the goal's)
+NEAR_PCT = 50            # ... standing by half of the model's predicted 60 s rise below release
 MISS_BUDGET_PM = 10      # Frostgrid's miss budget: the goal's 1 % of arrivals (over ~a month)
 # The energy/service trade-off on the Heihe winter: the same firmware with other miss budgets
 # (7 = the firmware's default), with more night bins that may be left cold (quiet share 15 %
@@ -302,10 +303,14 @@ def frostgrid_config(station: StationParams, **overrides) -> dict:
     """The firmware configuration Frostgrid runs with in this benchmark.
 
     Release 0.2 K above the minimum (the drop margin is 0.1 K; the emulated sensor resolves
-    ~0.05 K), and an idle standby from which a plug-in is released within WAIT_S.
+    ~0.05 K), and an idle standby from which a plug-in is released within WAIT_S. WAIT_S is also
+    what the firmware counts a miss against, so it is the goal's 60 s; the standby depth is set
+    by NEAR_PCT (it was WAIT_S 50 with the firmware's 60 %: the same depth, but waits of 50-60 s,
+    which the goal allows, counted as misses and drove V up: AC-7 10.15 -> 9.58 kWh).
     """
     return firmware_config(station, hyst_k=overrides.pop("hyst_k", RELEASE_K),
-                           **{"wait_s": WAIT_S, "miss_budget_pm": MISS_BUDGET_PM, **overrides})
+                           **{"wait_s": WAIT_S, "near_pct": NEAR_PCT, "miss_budget_pm": MISS_BUDGET_PM,
+                              **overrides})
 
 
 def _controllers(station: StationParams, climate: Climate, arr: list[Arrival], mpy_dir: Path,

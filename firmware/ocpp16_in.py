@@ -54,8 +54,13 @@ def frame(core, text, now_ms):
 
 
 def take_time(core, p):
-    # the backend's currentTime (Heartbeat and BootNotification answers) sets the clock
+    # the backend's currentTime (Heartbeat and BootNotification answers) sets the clock, but not
+    # back by a second or two: cut to whole seconds and as old as the round trip, such a step is
+    # noise, and readings taken after it would repeat timestamps already sent (the backend then
+    # holds two samples for one second). A clock more than 2 s fast is set back.
     t = p.get('currentTime')
     t = lazy.call('ocpp16_time', 'parse_iso', t) if type(t) is str else None
     if t is not None and core.set_time is not None:
-        core.set_time(t)
+        d = t - core.now_s()
+        if d >= 0 or d < -2:
+            core.set_time(t)

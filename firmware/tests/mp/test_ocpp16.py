@@ -29,6 +29,33 @@ def test_boot_accepted_sets_clock_and_reports_status():
     assert st['timestamp'] == '2026-01-20T06:00:00Z'
 
 
+def test_clock_is_not_set_back_by_a_second_or_two():
+    r = Rig()
+    r.epoch = 0
+    r.boot(interval=60)
+    r.ack_all()
+    t0 = r.now_s()
+    r.run(60400)
+    now = r.now_s()
+    assert now > t0
+    # the answer is cut to whole seconds and as old as the round trip: a second behind is noise
+    r.reply(r.expect('Heartbeat'), {'currentTime': msg.iso(now - 1)})
+    assert r.now_s() == now
+    r.run(60400)
+    now = r.now_s()
+    r.reply(r.expect('Heartbeat'), {'currentTime': msg.iso(now - 2)})
+    assert r.now_s() == now
+    # a clock 3 s fast is a real error and is set back; forward steps are always taken
+    r.run(60400)
+    now = r.now_s()
+    r.reply(r.expect('Heartbeat'), {'currentTime': msg.iso(now - 3)})
+    assert r.now_s() == now - 3
+    r.run(60400)
+    now = r.now_s()
+    r.reply(r.expect('Heartbeat'), {'currentTime': msg.iso(now + 1)})
+    assert r.now_s() == now + 1
+
+
 def test_boot_pending_is_resent_after_interval_and_allows_only_configuration():
     r = Rig()
     r.boot('Pending', interval=10)
