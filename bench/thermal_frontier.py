@@ -1,9 +1,9 @@
 """A lower bound on heater energy at a given service level, for any controller that does not know
-the arrivals in advance: a side study for `bench_thermal` (docs/thermal.md, "How far down can any
-controller go").
+the arrivals in advance: a side study for `bench_thermal` (docs/thermal.md, "How far down any
+controller could go").
 
-`python -m bench.thermal_frontier [ac7|dc60] [zone] [mu_wh ...]` solves, by dynamic programming
-over the zone's temperature, the cheapest way to heat one charge-guarding zone of a reference
+`python -m bench.thermal_frontier [ac7|dc60] [zone] [--release-k=K] [mu_wh ...]` solves, by dynamic
+programming over the zone's temperature, the cheapest way to heat one charge-guarding zone of a reference
 station through the Heihe winter when every minute spent "out of reach" costs mu_wh × the arrivals
 expected in that minute. "Out of reach" means that a driver plugging in then would wait longer
 than 60 s: the zone is below the lowest temperature from which the full heater reaches its
@@ -17,8 +17,8 @@ Every simplification is in the bound's favour, so no real controller can do bett
 - it knows when the benchmark's sessions happen (their internal heat comes for free) but is not
   required to have the zone warm for them, and the display and the other guarding zones are left
   out (they only add energy and misses);
-- release is at the minimum itself with no sensor margin, and the 60 s count from the plug-in
-  with no step rounding.
+- release is at the minimum itself with no sensor margin (unless --release-k gives one), and the
+  60 s count from the plug-in with no step rounding.
 
 The minimum thermostat of the benchmark (every zone on below its minimum, off 2 K above) is run on
 the same plant and sessions for comparison, per zone and for the whole station.
@@ -64,8 +64,10 @@ class Winter:
         self.t0 = float(self.amb[0])      # zones start at the first ambient, as in the benchmark
 
 
-def _zone_steps(z: ZoneParams, w: Winter) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per step: decay factor e, unheated equilibrium, full-heater rise term, reach threshold."""
+def _zone_steps(z: ZoneParams, w: Winter,
+                release_k: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per step: decay factor e, unheated equilibrium, full-heater rise term, reach threshold
+    (the lowest temperature from which the full heater reaches min_c + release_k in REACH_S)."""
     ua = np.array([z.ua(x) for x in w.wind])
     internal = np.where(w.charging, z.internal_w(True, w.charge_w), z.internal_idle_w)
     e = np.exp(-DT_S * ua / z.c_j_per_k)
@@ -73,9 +75,10 @@ def _zone_steps(z: ZoneParams, w: Winter) -> tuple[np.ndarray, np.ndarray, np.nd
     heat = z.heater_w / ua * (1.0 - e)
     # Lowest temperature from which the full heater reaches min_c within REACH_S (idle plant).
     t_eq = w.amb + (z.heater_w + z.internal_idle_w) / ua
-    reach = t_eq - (t_eq - z.min_c) * np.exp(REACH_S * ua / z.c_j_per_k)
+    rel = z.min_c + release_k
+    reach = t_eq - (t_eq - rel) * np.exp(REACH_S * ua / z.c_j_per_k)
     # Where the heater cannot win (t_eq below the minimum) only a zone already warm is in reach.
-    return e, base, heat, np.minimum(reach, z.min_c)
+    return e, base, heat, np.minimum(reach, rel)
 
 
 def minimum_thermostat_kwh(z: ZoneParams, w: Winter) -> float:
@@ -93,9 +96,12 @@ def minimum_thermostat_kwh(z: ZoneParams, w: Winter) -> float:
     return joules / 3.6e6
 
 
-def frontier_point(z: ZoneParams, w: Winter, mu_wh: float) -> tuple[float, float]:
-    """(heater kWh, expected share of idle-time arrivals out of reach) of the optimal policy."""
-    e, base, heat, reach = _zone_steps(z, w)
+def frontier_point(z: ZoneParams, w: Winter, mu_wh: float, release_k: float = 0.0) -> tuple[float, float]:
+    """(heater kWh, expected share of idle-time arrivals out of reach) of the optimal policy.
+
+    release_k > 0 counts a zone as released only that far above its minimum, as an interlock
+    with a sensor margin must (Frostgrid's benchmark configuration: 0.2 K)."""
+    e, base, heat, reach = _zone_steps(z, w, release_k)
     lo = float(min(w.amb.min(), z.min_c) - 2.0)
     hi = z.min_c + 4.0
     grid = np.arange(lo, hi + GRID_K, GRID_K)
@@ -131,7 +137,11 @@ def main(argv: list[str]) -> int:
     station = {"ac7": AC7, "dc60": DC60}[key]
     zname = argv[1] if len(argv) > 1 else station.zones[0].name
     z = station.zones[station.zone_index(zname)]
-    mus = [float(x) for x in argv[2:]] or [1e9, 3000.0, 1000.0, 500.0, 250.0]
+    release_k = 0.0
+    rest = list(argv[2:])
+    if rest and rest[0].startswith("--release-k="):
+        release_k = float(rest.pop(0).split("=", 1)[1])
+    mus = [float(x) for x in rest] or [1e9, 3000.0, 1000.0, 500.0, 250.0]
     w = Winter(station, load("heihe_winter"), SEEDS["heihe"] + STATION_SEED[key])
     per_zone = {x.name: minimum_thermostat_kwh(x, w) for x in station.zones}
     total = sum(per_zone.values())
@@ -139,8 +149,8 @@ def main(argv: list[str]) -> int:
         print(f"{key}_minimum_{name}: {kwh:.2f} kWh")
     print(f"{key}_minimum_total: {total:.2f} kWh")
     for mu in mus:
-        kwh, miss = frontier_point(z, w, mu)
-        print(f"{key}_frontier_{zname}_mu{mu:g}: energy {kwh:.2f} kWh, out of reach "
+        kwh, miss = frontier_point(z, w, mu, release_k)
+        print(f"{key}_frontier_{zname}_release{release_k:g}_mu{mu:g}: energy {kwh:.2f} kWh, out of reach "
               f"{100 * miss:.2f} % of arrivals, vs minimum total {100 * (1 - kwh / total):.1f} %, "
               f"vs minimum of the zone {100 * (1 - kwh / per_zone[zname]):.1f} %", flush=True)
     return 0

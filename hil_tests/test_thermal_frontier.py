@@ -26,19 +26,22 @@ def _zone():
     return AC7.zones[AC7.zone_index("electronics")]
 
 
-def _reach_c() -> float:
+def _reach_c(release_k: float = 0.0) -> float:
     z = _zone()
     ua = z.ua(0.0)
     t_eq = AMB_C + (z.heater_w + z.internal_idle_w) / ua
-    return t_eq - (t_eq - z.min_c) * math.exp(REACH_S * ua / z.c_j_per_k)
+    return t_eq - (t_eq - z.min_c - release_k) * math.exp(REACH_S * ua / z.c_j_per_k)
 
 
-def test_never_out_of_reach_costs_the_hold_power_at_the_reach_threshold(winter: Winter) -> None:
+@pytest.mark.parametrize("release_k", [0.0, 0.2])
+def test_never_out_of_reach_costs_the_hold_power_at_the_reach_threshold(winter: Winter,
+                                                                         release_k: float) -> None:
     z = _zone()
-    reach = _reach_c()
-    assert z.min_c - 0.6 < reach < z.min_c - 0.2        # ~0.4 K below the minimum at 60 W
+    reach = _reach_c(release_k)
+    # ~0.4 K below the release level at 60 W
+    assert z.min_c + release_k - 0.6 < reach < z.min_c + release_k - 0.2
     winter.t0 = reach + 0.05                             # start just inside, no warm-up
-    kwh, miss = frontier_point(z, winter, 1e9)
+    kwh, miss = frontier_point(z, winter, 1e9, release_k)
     hold_w = z.ua(0.0) * (reach - AMB_C) - z.internal_idle_w
     assert miss == 0.0
     assert kwh == pytest.approx(hold_w * HOURS / 1000, rel=0.03)
