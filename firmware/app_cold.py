@@ -50,7 +50,7 @@ class Cold:
         self.code = None  # vendorErrorCode reported on connector 1 now (None = none)
         self.code0 = None  # vendorErrorCode reported on connector 0 now (display-only zones)
         self.faulted = False  # the connector's fault is ours (set_fault), to be cleared by us
-        self.sig = -1  # what the last evaluation saw: alarm_seq << 2 | meter dead << 1 | held
+        self.sig = -1  # what the last evaluation saw: alarm_seq << 3 | session << 2 | meter dead << 1 | held
         self.sess = False
         self.guard = None  # restart.RestartGuard
         self.was_closed = False  # the contactor was commanded closed at the last step
@@ -118,7 +118,8 @@ class Cold:
             hc = self.heater_ch
             for i in range(ctl.n):
                 b.set_heater(hc[i], duty[i])
-            sig = ctl.alarm_seq << 2 | ((allowed & ctl.guards) != ctl.guards)
+            # a plug-in re-evaluates too: the hold's info then carries a fresh estimate of the wait
+            sig = ctl.alarm_seq << 3 | (4 if sess else 0) | ((allowed & ctl.guards) != ctl.guards)
         g = self.guard
         if g is not None:
             t = now & _TICK_MASK

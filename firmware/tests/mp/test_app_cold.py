@@ -127,6 +127,27 @@ def test_cold_boot_holds_charging_with_fg_cold_and_heats_until_warm():
     assert cold.code is None
 
 
+def test_a_plug_in_while_held_reports_the_wait_the_learned_model_expects():
+    app, cold = _rig()
+    c = app.conn
+    _steps(app, cold, (-42, -42), (-42, -42), 1)
+    assert c.hold == 'FG_COLD' and 'eta=' not in c.hold_info, 'no estimate before the heater is known'
+    # a learned model (zonemodel units: cc per 15 min window): 3 K a window at full duty, no loss
+    m = cold.ctl.zones[0].model
+    m.nb, m.b, m.l0, m.a = 1, 300, 0, 0
+    cold.core.last_status = 'Unavailable'
+    c.step('C', 0)  # an EV plugs in while the interlock holds
+    _steps(app, cold, (-42, -42), (-42, -42), 1)
+    info = c.hold_info
+    assert info.startswith('cold zone=electronics t=-42') and info.endswith('min'), info
+    eta = int(info[info.find('eta=') + 4:-3])
+    assert 118 <= eta <= 121, info  # -42 C to the release at -18 C: 24 K at 0.2 K/min
+    assert len(info) <= 50
+    assert cold.core.last_status is None, 'the new estimate is reported at once'
+    p = json.loads(msg.status(c, '2026-01-20T06:00:00Z'))
+    assert p['status'] == 'Preparing' and p['info'] == info and p['vendorErrorCode'] == 'FG_COLD'
+
+
 def test_open_thermistor_on_a_guarding_zone_is_a_faulted_fg_sensor_and_fail_safe():
     app, cold = _rig()
     _steps(app, cold, (-42, -10), (-10, -10), 20)
