@@ -5,14 +5,13 @@
 import json
 from micropython import const
 
+import lazy
 import ocpp16_msg as msg
-import zonemodel
 from log import log
 
 _ARRIVALS = 'arrivals.bin'
 _CLOCK_SET = const('2020')  # a station clock before 2020 was never set (as board/esp32.py)
 _AMB_CC = const(10000)  # an ambient reading beyond +-100 C is a broken sensor, not the weather
-_CHARGE_GUARDS = const(5)  # contactor | power (as thermal.py)
 _INFO_MAX = const(50)  # StatusNotification.info (CiString50)
 
 
@@ -73,7 +72,7 @@ def _thermal(cold):
     if r.startswith('ColdInterlock:'):
         i = r.find(' ')
         info = 'cold zone=%s t=%s' % (r[14:i], r[i + 1:].rstrip('C'))
-        n = _eta_min(ctl)
+        n = lazy.call('app_cold_eta', 'eta_min', ctl)
         if n is not None:
             e = ' eta=%dmin' % (n if n > 0 else 1)
             if len(info) + len(e) <= _INFO_MAX:
@@ -81,24 +80,6 @@ def _thermal(cold):
         return 'FG_COLD', None, info, other
     # held for a fault whose alarm has cleared (a sensor recovering): still a sensor matter
     return 'FG_SENSOR', 'OtherError', r.replace(':', ' zone='), other
-
-
-def _eta_min(ctl):
-    # minutes at full duty until every charge-guarding zone is released, from the learned zone
-    # models (lead_min follows the loss as the zone warms); None while a zone has not shown its
-    # heater yet, has no trustworthy reading, or cannot warm that far in this weather
-    worst = 0
-    for z in ctl.zones:
-        if z.guard & _CHARGE_GUARDS and not z.ready:
-            m = z.model
-            if not m.nb or z.unsafe:
-                return None
-            n = m.lead_min(z.t_cc, z.min_cc + z.hyst_cc)
-            if n >= zonemodel.LEAD_MAX_MIN:
-                return None
-            if n > worst:
-                worst = n
-    return worst
 
 
 def _coded(cold, kind, zone, rank):
