@@ -15,7 +15,7 @@ from hil_tests.conftest import MakeDut
 from hil_tests.plant import Ev, ThreadedPlant
 from hil_tests.plant_cold import ColdPlant
 from hil_tests.scenario import CARD, finished_tx, settle, unplug_and_finish, wait_bound, wait_online
-from hil_tests.thermal_plant import AC7
+from hil_tests.thermal_plant import AC7, time_to_reach_s
 
 TIME_SCALE = 180.0  # thermal seconds per wall second: a 90-minute heat-up takes 30 s
 START_S = 21.375 * 3600  # 21:22 local on the Mohe design day: ambient −42 °C and falling
@@ -216,4 +216,47 @@ def test_thresholds_are_configuration_keys_applied_at_once_and_kept_over_a_reboo
     assert change("FrostgridZoneMinC.electronics", "-20") == "Accepted"
     wait_until(lambda: _connector(backend, dut.id)["vendor_error_code"] is None, 15,
                what="released at the old minimum")
+    assert st.violations == []
+
+
+def test_a_driver_who_plugs_in_while_held_is_told_how_long_the_heat_up_takes(
+        backend: BackendProc, plant: ThreadedPlant, make_dut: MakeDut) -> None:
+    # still air at -25 C: the zones warm from cold and are held; after a heat-up and a hold the
+    # electronics zone's model knows its heater, so a new hold can say how long it will take
+    cold = ColdPlant(AC7, temp_c=-25.0, ambient_c=-25.0, time_scale=TIME_SCALE)
+    dut, st = cold_dut(make_dut, backend, plant, AC7, cold=cold)
+    dut.start()
+    wait_online(dut, backend)
+    first = wait_until(lambda: (lambda c: c if c["vendor_error_code"] == "FG_COLD" else None)(
+        _connector(backend, dut.id)), 15, what="FG_COLD at boot")
+    assert "eta=" not in first["info"], "no estimate before the heater has been seen"
+    wait_until(lambda: _connector(backend, dut.id)["status"] == "Available", 60, what="warm")
+    # two quarter-hour windows of holding after the heat-up (full duty, then a little): learned
+    t_learn = cold.t_s + 3600.0
+    wait_until(lambda: cold.t_s >= t_learn, 3600.0 / TIME_SCALE + 10, what="an hour of holding")
+
+    def change(key: str, value: str) -> str:
+        r = backend.http.put(f"stations/{dut.id}/configuration", json={"key": key, "value": value},
+                             timeout=45)
+        assert r.status_code == 200, r.text
+        return str(r.json()["status"])
+
+    # the operator raises the electronics' minimum 5 K: held again, now with an estimate
+    elec = AC7.zones[AC7.zone_index("electronics")]
+    assert change("FrostgridZoneMinC.electronics", f"{elec.min_c + 5:g}") == "Accepted"
+    wait_until(lambda: _connector(backend, dut.id)["vendor_error_code"] == "FG_COLD", 15,
+               what="FG_COLD at the new minimum")
+    mark = dut.mark()
+    t_plug_c = cold.temp_c("electronics")
+    st.plug_in(Ev(max_power_w=7000.0))
+    c = wait_until(lambda: (lambda c: c if c["status"] == "Preparing" and "eta=" in (c["info"] or "")
+                            else None)(_connector(backend, dut.id)), 15, what="Preparing with eta")
+    info = c["info"]
+    eta_s = 60.0 * int(info[info.index("eta=") + 4:info.index("min", info.index("eta="))])
+    # the plant's physics from the zone's temperature at the plug-in; the estimate is made within
+    # about a wall second (3 thermal minutes) of it, hence the slack
+    physics_s = time_to_reach_s(elec, t_plug_c, elec.min_c + 5 + HYST_K, -25.0, 0.0)
+    assert 0.6 * physics_s - 180.0 <= eta_s <= 1.5 * physics_s + 180.0, (info, t_plug_c, physics_s)
+    st.present_tag(CARD)
+    dut.wait_for(r"TX_START", physics_s / TIME_SCALE + 30, since=mark)
     assert st.violations == []
