@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import sys
 
-from bench.bench_thermal import DT_S, DT_WAIT_S, FLOOR_C, SEEDS, STATION_SEED
+from bench.bench_thermal import DT_S, DT_WAIT_S, FLOOR_C, SEEDS, STATION_SEED, reach_c
 from hil_tests.climate import Climate, load
 from hil_tests.thermal_plant import (
     AC7,
@@ -148,8 +148,7 @@ def run(station: StationParams, climate: Climate, seed: int,
         if sess is None:
             lam = lam_h[hour] * dt / 3600
             expect += lam
-            if any(temps[i] < min(zones[i].min_c, _standby_c(zones[i], zones[i].min_c, 60.0, amb, wind))
-                   for i in guards):
+            if any(temps[i] < reach_c(zones[i], amb, wind) for i in guards):
                 out_of_reach += lam
         if sess is not None and sess[2] and allowed:
             waits.append(t - sess[0])

@@ -12,7 +12,8 @@ from hil_tests.backend_proc import BackendProc, wait_until
 from hil_tests.climate import load
 from hil_tests.cold_rig import cold_dut, query, ready_time_s, status_history, temperatures
 from hil_tests.conftest import MakeDut
-from hil_tests.plant import Ev, ThreadedPlant
+from hil_tests.dut import Dut
+from hil_tests.plant import Ev, StationPlant, ThreadedPlant
 from hil_tests.plant_cold import ColdPlant
 from hil_tests.scenario import CARD, finished_tx, settle, unplug_and_finish, wait_bound, wait_online
 from hil_tests.thermal_plant import AC7, time_to_reach_s
@@ -24,6 +25,31 @@ HYST_K = 2.0
 
 def _connector(backend: BackendProc, station_id: str) -> dict[str, Any]:
     return backend.station(station_id)["connectors"][-1]
+
+
+def _held_cold(backend: BackendProc, station_id: str, what: str, timeout: float = 15) -> dict[str, Any]:
+    """The connector once the backend has it held by the cold interlock (FG_COLD)."""
+    return wait_until(lambda: (lambda c: c if c["vendor_error_code"] == "FG_COLD" else None)(
+        _connector(backend, station_id)), timeout, what=what)
+
+
+def _change(backend: BackendProc, station_id: str, key: str, value: str) -> str:
+    """ChangeConfiguration through the operator API: the station's answer."""
+    r = backend.http.put(f"stations/{station_id}/configuration", json={"key": key, "value": value},
+                         timeout=45)
+    assert r.status_code == 200, r.text
+    return str(r.json()["status"])
+
+
+def _start_charging(dut: Dut, backend: BackendProc, st: StationPlant) -> int:
+    """Start the device, plug in an EV and present the card: the log mark before the plug-in."""
+    dut.start()
+    wait_online(dut, backend)
+    mark = dut.mark()
+    st.plug_in(Ev(max_power_w=7000.0))
+    st.present_tag(CARD)
+    dut.wait_for(r"TX_START", 20, since=mark)
+    return mark
 
 
 def test_mohe_boot_at_minus_42_holds_charging_until_the_zones_are_warm(
@@ -38,8 +64,7 @@ def test_mohe_boot_at_minus_42_holds_charging_until_the_zones_are_warm(
     wait_online(dut, backend)
 
     # idle and cold: not available for charging, and the backend is told why
-    c = wait_until(lambda: (lambda c: c if c["vendor_error_code"] == "FG_COLD" else None)(
-        _connector(backend, dut.id)), 15, what="FG_COLD reported")
+    c = _held_cold(backend, dut.id, "FG_COLD reported")
     assert c["status"] == "Unavailable" and c["error_code"] == "NoError"
     assert c["info"].startswith("cold zone=electronics t=-4"), c["info"]
     # the heater command reaches the plant on the board's next poll, which may come just after the
@@ -107,12 +132,7 @@ def test_ev_tripping_in_the_cold_gets_a_growing_back_off_instead_of_a_cycling_co
     cold = ColdPlant(AC7, temp_c=-5.0, ambient_c=-30.0, time_scale=10.0)
     dut, st = cold_dut(make_dut, backend, plant, AC7, cold=cold,
                        restart={"base_s": 2, "max_s": 8, "tries": 3})
-    dut.start()
-    wait_online(dut, backend)
-    mark = dut.mark()
-    st.plug_in(Ev(max_power_w=7000.0))
-    st.present_tag(CARD)
-    dut.wait_for(r"TX_START", 20, since=mark)
+    mark = _start_charging(dut, backend, st)
     wait_until(lambda: st.contactor, 10, what="charging")
     gaps = []
     for n in (1, 2):
@@ -142,12 +162,7 @@ def test_ev_restarting_after_a_trip_in_the_cold_ramps_its_current_from_a_quarter
     cold = ColdPlant(AC7, temp_c=-5.0, ambient_c=-30.0, time_scale=10.0)
     dut, st = cold_dut(make_dut, backend, plant, AC7, cold=cold, max_power_w=7000,
                        restart={"base_s": 2, "max_s": 8, "tries": 3, "ramp_s": 8})
-    dut.start()
-    wait_online(dut, backend)
-    mark = dut.mark()
-    st.plug_in(Ev(max_power_w=7000.0))
-    st.present_tag(CARD)
-    dut.wait_for(r"TX_START", 20, since=mark)
+    mark = _start_charging(dut, backend, st)
     wait_until(lambda: st.power_w >= 6900.0, 10, what="charging at the full 7 kW")
     st.set_fault(True)  # the EV's charger trips...
     wait_until(lambda: not st.contactor, 5, what="contactor open on the trip")
@@ -191,18 +206,11 @@ def test_thresholds_are_configuration_keys_applied_at_once_and_kept_over_a_reboo
     assert keys["FrostgridStandbyFloorC"]["value"] == "-38"
     assert "HeartbeatInterval" in keys and every["unknown_key"] == []
 
-    def change(key: str, value: str) -> str:
-        r = backend.http.put(f"stations/{dut.id}/configuration", json={"key": key, "value": value},
-                             timeout=45)
-        assert r.status_code == 200, r.text
-        return str(r.json()["status"])
-
-    assert change("FrostgridZoneMinC.electronics", "-60") == "Rejected"
-    assert change("FrostgridZoneCutoffC.electronics", "cold") == "Rejected"
+    assert _change(backend, dut.id, "FrostgridZoneMinC.electronics", "-60") == "Rejected"
+    assert _change(backend, dut.id, "FrostgridZoneCutoffC.electronics", "cold") == "Rejected"
     # a minimum above the zone's -10 °C holds charging at once, without a reboot
-    assert change("FrostgridZoneMinC.electronics", "-5.5") == "Accepted"
-    c = wait_until(lambda: (lambda c: c if c["vendor_error_code"] == "FG_COLD" else None)(
-        _connector(backend, dut.id)), 15, what="FG_COLD at the new minimum")
+    assert _change(backend, dut.id, "FrostgridZoneMinC.electronics", "-5.5") == "Accepted"
+    c = _held_cold(backend, dut.id, "FG_COLD at the new minimum")
     assert c["status"] == "Unavailable" and c["info"].startswith("cold zone=electronics"), c
     wait_until(lambda: cold.duty_pm[0] == 1000, 5, what="the electronics heating up to it")
 
@@ -213,7 +221,7 @@ def test_thresholds_are_configuration_keys_applied_at_once_and_kept_over_a_reboo
         [("FrostgridZoneMinC.electronics", "-5.5")]
     wait_until(lambda: _connector(backend, dut.id)["vendor_error_code"] == "FG_COLD", 15,
                what="still held after the reboot")
-    assert change("FrostgridZoneMinC.electronics", "-20") == "Accepted"
+    assert _change(backend, dut.id, "FrostgridZoneMinC.electronics", "-20") == "Accepted"
     wait_until(lambda: _connector(backend, dut.id)["vendor_error_code"] is None, 15,
                what="released at the old minimum")
     assert st.violations == []
@@ -227,23 +235,16 @@ def test_a_driver_who_plugs_in_while_held_is_told_how_long_the_heat_up_takes(
     dut, st = cold_dut(make_dut, backend, plant, AC7, cold=cold)
     dut.start()
     wait_online(dut, backend)
-    first = wait_until(lambda: (lambda c: c if c["vendor_error_code"] == "FG_COLD" else None)(
-        _connector(backend, dut.id)), 15, what="FG_COLD at boot")
+    first = _held_cold(backend, dut.id, "FG_COLD at boot")
     assert "eta=" not in first["info"], "no estimate before the heater has been seen"
     wait_until(lambda: _connector(backend, dut.id)["status"] == "Available", 60, what="warm")
     # two quarter-hour windows of holding after the heat-up (full duty, then a little): learned
     t_learn = cold.t_s + 3600.0
     wait_until(lambda: cold.t_s >= t_learn, 3600.0 / TIME_SCALE + 10, what="an hour of holding")
 
-    def change(key: str, value: str) -> str:
-        r = backend.http.put(f"stations/{dut.id}/configuration", json={"key": key, "value": value},
-                             timeout=45)
-        assert r.status_code == 200, r.text
-        return str(r.json()["status"])
-
     # the operator raises the electronics' minimum 5 K: held again, now with an estimate
     elec = AC7.zones[AC7.zone_index("electronics")]
-    assert change("FrostgridZoneMinC.electronics", f"{elec.min_c + 5:g}") == "Accepted"
+    assert _change(backend, dut.id, "FrostgridZoneMinC.electronics", f"{elec.min_c + 5:g}") == "Accepted"
     wait_until(lambda: _connector(backend, dut.id)["vendor_error_code"] == "FG_COLD", 15,
                what="FG_COLD at the new minimum")
     mark = dut.mark()
