@@ -31,12 +31,19 @@ from gateway.tests.factory import next_boundary, order_message
 from gateway.tests.test_gateway_dispatch import Shifted
 from hil_tests.backend_proc import sqlite_url, wait_until
 from hil_tests.conftest import dut_factory
-from hil_tests.ev_bidir import BidirEv
 from hil_tests.loop_thread import LoopThread
 from hil_tests.plant import ThreadedPlant
 from hil_tests.proxy import ThreadedProxy
-from hil_tests.scenario import CARD, dut_config, plug_and_authorize, wait_bound
-from hil_tests.test_v2g_stations import EV_MAX_W, PASSWORD, TOL_W, InProcessBackend, Station, wait_power
+from hil_tests.scenario import dut_config
+from hil_tests.test_v2g_stations import (
+    EV_MAX_W,
+    PASSWORD,
+    TOL_W,
+    InProcessBackend,
+    Station,
+    start_charging,
+    wait_power,
+)
 from ocpp_backend.backend import Backend
 from ocpp_backend.bus_mqtt import MqttBus
 from ocpp_backend.dispatch.service import Dispatcher
@@ -182,14 +189,8 @@ def grid(tmp_path_factory: pytest.TempPathFactory, firmware_dir: Path) -> Iterat
                 stations.append(Station(dut, plant.station(dut.id), capable))
             backend.run(backend.dispatcher.add_group(GROUP, [st.id for st in stations],
                                                      charge_kw=EV_MAX_W / 1000, discharge_kw=7.4))
+            start_charging(stations)
             for st in stations:
-                st.dut.start()
-            for st in stations:
-                st.dut.wait_for(r"BOOT_ACCEPTED", 60)
-                ev = BidirEv(max_power_w=EV_MAX_W, soc_pct=60.0, max_discharge_w=7_400.0)
-                st.txid = wait_bound(st.dut, plug_and_authorize(st.plant, st.dut, CARD, ev))
-            for st in stations:
-                wait_power(st, EV_MAX_W)
                 wait_until(lambda st=st: backend.dispatcher.stations[st.id].transaction_id == st.txid, 20,
                            what=f"{st.id}'s session at the dispatcher")
                 backend.run(backend.dispatcher.set_needs(

@@ -127,6 +127,19 @@ def wait_power(st: Station, target_w: float, timeout: float = 45) -> None:
         time.sleep(0.2)
 
 
+
+def start_charging(stations: list[Station]) -> None:
+    """Boot every station, plug a bidirectional EV (60 % SoC) into each and wait until it charges
+    at full power; each station's `txid` is set."""
+    for st in stations:
+        st.dut.start()
+    for st in stations:
+        st.dut.wait_for(r"BOOT_ACCEPTED", 60)
+        ev = BidirEv(max_power_w=EV_MAX_W, soc_pct=60.0, max_discharge_w=7_400.0)
+        st.txid = wait_bound(st.dut, plug_and_authorize(st.plant, st.dut, CARD, ev))
+    for st in stations:
+        wait_power(st, EV_MAX_W)
+
 # --- the plant's bidirectional EV alone ------------------------------------------------------------
 def _plant_with(ev: Ev, limit_w: float) -> StationPlant:
     st = StationPlant("EV-ONLY").plug_in(ev)
@@ -176,14 +189,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory, firmware_dir: Path) -> Iterato
                        config=dut_config(MeterValuesSampledData=MEASURANDS), discharge_capable=capable,
                        max_power_w=22_000, link_loss_fallback_s=FALLBACK_S)
             stations.append(Station(dut, plant.station(dut.id), capable))
-        for st in stations:
-            st.dut.start()
-        for st in stations:
-            st.dut.wait_for(r"BOOT_ACCEPTED", 60)
-            ev = BidirEv(max_power_w=EV_MAX_W, soc_pct=60.0, max_discharge_w=7_400.0)
-            st.txid = wait_bound(st.dut, plug_and_authorize(st.plant, st.dut, CARD, ev))
-        for st in stations:
-            wait_power(st, EV_MAX_W)
+        start_charging(stations)
         yield Rig(backend, plant, proxy, stations)
     finally:
         for d in made:
