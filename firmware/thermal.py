@@ -40,6 +40,7 @@ FULL = const(1000)          # duty per mille
 _DT_MAX = const(600000)
 _V_MAX = const(20000)       # Wh per arrival
 _BIG = const(0x3FFFFFFF)
+_GAIN_N = const(33)         # drift excursions judged up to 8 h (in 15-minute windows)
 
 
 def _same_ntc(a, b):
@@ -97,6 +98,8 @@ class Thermal:
         self.lead_add = int(cfg.get("lead_margin_min", 5))
         self.value_wh = int(cfg.get("wait_value_wh", 500))
         self.predict = 1 if cfg.get("predict", True) else 0
+        # A driver who comes during a drift waits for the re-heat: never plan one longer.
+        self.reheat_max = int(cfg.get("drift_reheat_max_min", 45))
         # Idle standby below the release threshold: a zone wanted ready may sit as low as it can
         # and still be released within wait_s of a plug-in (0: off, zones are held released).
         self.wait_s = int(cfg.get("wait_s", 0))
@@ -122,7 +125,9 @@ class Thermal:
         self.arr_m = 0            # the same two, milli, summed over past days with decay 31/32
         self.miss_m = 0
         self.want_in_s = 0        # seconds until the learned pattern wants the zones ready
-        self.cost_w = 0           # estimated power to hold the pre-heated zones ready
+        self.drift_s = 0          # s left of the drift the plan chose (0: none)
+        self.plan_ms = 0          # ms since the plan was last judged
+        self.gain = array("l", [0] * _GAIN_N)  # heat a drift back within e windows saves, 0.1 Wh
         self.ready_s = _BIG       # estimated s from a plug-in until charging is allowed (0: now)
         self.alarm_seq = 0        # bumped whenever any zone's alarm bits change
         self.guards = 0           # charge guard bits some zone guards (contactor, power)
@@ -133,6 +138,7 @@ class Thermal:
 
     def demand(self, now_ms):
         # Plug-in or authorization: heat every zone to operating temperature now.
+        self.drift_s = 0   # judged again, from warm, once the session is over
         if self.demand_left <= 0:
             self.arrivals.record(self.tod_s)
             self.arr_day += 1
@@ -179,7 +185,7 @@ class Thermal:
         zones = self.zones
         for z in zones:
             self._zone_temp(z, dt)
-        self._plan()
+        self._plan(dt)
         allowed = 7
         i = 0
         for z in zones:
@@ -301,32 +307,62 @@ class Thermal:
 
     # -- planning: when must the zones be ready -----------------------------------------
 
-    def _plan(self):
-        cost = 0
+    def _plan(self, dt):
         learned = 1
         for z in self.zones:
-            if z.preheat and z.valid:
-                cost += z.model.hold_w(z.t_cc, z.near_cc)
-                if not z.model.nb:
-                    learned = 0   # no heat-up seen yet: its lead time would be a guess
-        self.cost_w = cost
+            if z.preheat and z.valid and not z.model.nb:
+                learned = 0   # no heat-up seen yet: its lead time and savings would be guesses
         arr = self.arrivals
         if not self.predict or self.tod_s < 0 or not learned or not arr.mature():
             self.want_in_s = 0
+            self.drift_s = 0
             return
-        # Next half-hour bin that must be ready: any but the quietest, and those of the quietest
-        # whose expected arrivals are worth the holding cost.
+        if self.drift_s > 0:
+            # A drift once chosen runs to its end (pre-heat starts its lead time before).
+            self.drift_s -= dt // 1000
+            self.want_in_s = self.drift_s if self.drift_s > 0 else 0
+            return
+        self.plan_ms += dt
+        if self.plan_ms < 60000:
+            return
+        self.plan_ms = 0
+        self.want_in_s = 0
+        if self.session or self.demand_left > 0:
+            return
+        # Drift now only through a run of the quietest bins, and only as far as the heat the
+        # whole excursion saves (cool, then re-heat in time, from the learned models) outweighs
+        # V x the arrivals expected in it. Judged per run, not per bin: a short drift saves
+        # little beside its re-heat, while its arrivals count in full.
+        gain = self.gain
+        for e in range(_GAIN_N):
+            gain[e] = 0
+        for z in self.zones:
+            if z.preheat and z.valid:
+                z.model.drift_gain(z.t_cc, z.near_cc, z.floor_cc, self.lead_pct, self.lead_add, gain,
+                                   self.reheat_max)
         rate = arr.rate_mh
         quiet = arr.quiet
         k0 = self.tod_s // BIN_S
-        need = cost * 1000
         v = self.value_wh
-        self.want_in_s = _BIG
+        left = BIN_S - self.tod_s % BIN_S
+        secs = 0
+        exp_m = 0       # arrivals expected (milli) from now to the end of the run so far
+        best = 0
         for j in range(NBINS):
             k = (k0 + j) % NBINS
-            if not quiet[k] or rate[k] * v >= need:
-                self.want_in_s = 0 if j == 0 else j * BIN_S - self.tod_s % BIN_S
-                return
+            if not quiet[k]:
+                break
+            span = left if j == 0 else BIN_S
+            secs += span
+            exp_m += rate[k] * span // 3600
+            e = secs // 900
+            if e >= _GAIN_N:
+                break
+            val = gain[e] * 100 - v * exp_m   # mWh
+            if val > best:
+                best = val
+                self.drift_s = secs
+        self.want_in_s = self.drift_s
 
     # -- control law ---------------------------------------------------------------------
 

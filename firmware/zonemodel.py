@@ -20,6 +20,7 @@ _A_MIN = const(20)          # tau from ~15 min to ~125 h
 _A_MAX = const(10000)
 _B_MIN = const(5)
 _B_MAX = const(20000)
+_NO_WAY = const(-1000000)   # drift_gain: an excursion the heater cannot end in time
 GUARD_BITS = {"contactor": 1, "display": 2, "power": 4}
 
 
@@ -114,16 +115,19 @@ class ZoneModel:
         if self.b < _B_MIN:
             self.b = _B_MIN
 
-    def lead_min(self, t0, target):
-        # Minutes at full duty from t0 to target (cc), LEAD_MAX_MIN if out of reach.
+    def lead_min(self, t0, target, l0=None):
+        # Minutes at full duty from t0 to target (cc), LEAD_MAX_MIN if out of reach; l0: the loss
+        # at t0 (cc per window) when t0 is not the present temperature.
         if t0 >= target:
             return 0
+        if l0 is None:
+            l0 = self.l0
         step = (target - t0 + 7) // 8
         tot = 0
         tm = t0 + step // 2
         b = self.b
         for _ in range(8):
-            r = b - self.l0 - self.a * (tm - t0) // 10000
+            r = b - l0 - self.a * (tm - t0) // 10000
             if r < b // 16 or r <= 0:
                 return LEAD_MAX_MIN
             tot += step * WIN * 10 // r
@@ -144,8 +148,52 @@ class ZoneModel:
         g = self.b - self.l0 - self.a * (t_at - t_now) // 10000
         return g * secs // (WIN * 60) if g > 0 else 0
 
-    def hold_w(self, t_now, t_hold):
-        return self.heater_w * self.hold_duty(t_now, t_hold) // FULL
+    def drift_gain(self, t_now, t_s, floor_cc, pct, add_min, tot, th_max=LEAD_MAX_MIN):
+        # Adds to tot[e] the heat (0.1 Wh) saved by the best excursion from the standby level
+        # t_s (cc) that is back there within e windows: cool with the heater off (no colder than
+        # floor_cc), then heat at full duty from the lead time before the end (the same lead as
+        # the pre-heat: x (100 + pct) % + add_min). Against holding t_s throughout, cooling saves
+        # the hold (at the floor: only the loss the deficit avoids), and the re-heat costs the
+        # heater less the hold it replaces. The net is the loss the deficit avoided over the whole
+        # excursion, which grows with the square of a short one's length: drifts are judged as
+        # whole runs because a short one saves little while its arrivals count in full.
+        a = self.a
+        l_s = self.l0 + a * (t_s - t_now) // 10000   # loss at the standby level, cc per window
+        n = len(tot)
+        if l_s <= 0 or t_s <= floor_cc or self.heater_w <= 0:
+            return
+        dmax = t_s - floor_cc
+        b = self.b
+        d = 0           # deficit below t_s, cc
+        sav = 0         # saved so far in cooling, cc per window x windows
+        best = 0
+        e = 0
+        for w in range(n):
+            th = self.lead_min(t_s - d, t_s, l_s - a * d // 10000) if d > 0 else 0
+            if th >= LEAD_MAX_MIN or th > th_max:
+                # The zone would cool this far in any longer drift, and its heater could not
+                # bring it back (in th_max): no longer end is allowed at all.
+                best = _NO_WAY
+                break
+            e_w = (w * WIN + th * (100 + pct) // 100 + add_min + WIN - 1) // WIN
+            s_w = (sav + (l_s - b) * th // WIN) * self.heater_w * 10 // (4 * b)
+            while e < e_w and e < n:
+                tot[e] += best
+                e += 1
+            if s_w > best:
+                best = s_w
+            if e >= n:
+                return
+            if d >= dmax:
+                sav += a * dmax // 10000   # held at the floor: saves the deficit's loss only
+            else:
+                sav += l_s                 # heater off: the whole hold is saved
+                d += l_s - a * d // 10000
+                if d > dmax:
+                    d = dmax
+        while e < n:
+            tot[e] += best
+            e += 1
 
     def params(self):
         # (C J/K, UA W/K) learned so far, or None before any learning (floats: reports only).

@@ -1,0 +1,131 @@
+# Thermal controller in MicroPython: which idle runs are worth leaving cold. A drift is judged as
+# a whole excursion (cool, then re-heat in time) against the arrivals expected in it.
+import gc
+from array import array
+
+import thermal
+from arrivals import Arrivals
+from cases_thermal import MIN, Plant, cfg, day, quiet_night_pattern
+from zonemodel import LEAD_MAX_MIN, ZoneModel
+
+N = 33
+
+
+def _ac7_electronics():
+    # The AC-7 electronics zone at -35 C ambient in model units: C 8 kJ/K, UA 1.6 W/K, 60 W,
+    # 3 W inside; at -19.9 C the loss is 1.6 x 13.2 K = 21 W.
+    m = ZoneModel(60)
+    m.b = 675            # 60 W / 8 kJ/K over 15 min: 6.75 K
+    m.a = 1800           # 1e4 x UA / C x 900 s
+    m.l0 = 238           # 21 W / 8 kJ/K over 15 min, at the present temperature (-19.9 C)
+    m.nb = 1
+    return m
+
+
+def _gain(m, t_s=-1990, floor=-3800):
+    tot = array("l", [0] * N)
+    m.drift_gain(-1990, t_s, floor, 25, 5, tot)
+    return tot
+
+
+def test_a_short_drift_saves_little_and_a_long_one_most_of_the_hold():
+    tot = _gain(_ac7_electronics())
+    assert tot[0] == 0 and tot[1] == 0     # back within 15 min: no time to cool at all
+    hold_30min = 211 // 2                  # 21.1 W for 30 min, in 0.1 Wh
+    assert 0 < tot[2] * 10 < hold_30min, tot[2]   # 15 min cold, then its re-heat
+    for e in range(1, N):
+        assert tot[e] >= tot[e - 1]
+    hold_8h = 211 * 8
+    assert 0.6 * hold_8h < tot[N - 1] < 0.9 * hold_8h, tot[N - 1]
+
+
+def test_the_floor_bounds_what_a_drift_saves():
+    free = _gain(_ac7_electronics())
+    floored = _gain(_ac7_electronics(), floor=-2090)    # 1 K below the standby level
+    assert 0 < floored[N - 1] < free[N - 1] // 5, (floored[N - 1], free[N - 1])
+    # Held at the floor the loss avoided is 1 K x UA (1.6 W for 8 h), besides the first quarter
+    # hour with the heater off (at most the whole hold).
+    assert floored[N - 1] <= 16 * 8 + 211 // 4
+
+
+def test_a_zone_that_needs_no_heat_or_whose_heater_cannot_win_saves_nothing():
+    m = _ac7_electronics()
+    m.l0 = -50                              # warmer inside than it is held: no hold to save
+    tot = _gain(m)
+    assert max(tot) == 0
+    m = _ac7_electronics()
+    m.b = 240                               # the heater barely beats the loss: no way back
+    assert m.lead_min(-2490, -1990, 238 - 1800 * 500 // 10000) == LEAD_MAX_MIN
+    tot = _gain(m)
+    assert max(tot) == 0
+
+
+def _one_quiet_bin():
+    # 30 days of arrivals in every half hour but 02:00-02:30.
+    a = Arrivals()
+    for _ in range(30):
+        for k in range(48):
+            if k != 4:
+                a.record(k * 1800 + 600)
+        a.observe(23 * 3600 + 3000)
+        a.observe(0)
+    a.set_quiet(20)
+    return a
+
+
+def test_a_lone_quiet_half_hour_is_not_worth_a_drift_even_when_arrivals_are_worth_nothing():
+    ctl = thermal.Thermal(cfg(wait_value_wh=1, quiet_share_pm=20), _one_quiet_bin())
+    assert sum(ctl.arrivals.quiet) == 1 and ctl.arrivals.quiet[4]
+    plant = Plant([-18.0, -28.0, -18.0], amb=-35.0)
+    now, _ = day(ctl, plant, 0, 24, 0)
+    assert ctl.zones[0].model.nb, "heater not learned"
+    modes = bytearray(24 * 60)
+    for m in range(24 * 60):
+        now += MIN
+        ctl.step(plant.counts(), now, m * 60)
+        plant.step(ctl.duty, 60)
+        modes[m] = ctl.zones[0].mode
+        assert ctl.drift_s == 0, m
+    for m in range(120, 150):
+        assert modes[m] != 0, "drifted in the lone quiet bin"
+
+
+def test_a_long_quiet_night_is_drifted_and_the_zone_is_back_before_the_first_busy_bin():
+    ctl = thermal.Thermal(cfg(wait_value_wh=200), quiet_night_pattern())
+    plant = Plant([-18.0, -28.0, -18.0], amb=-35.0)
+    now, _ = day(ctl, plant, 0, 24, 0)
+    now, allowed = day(ctl, plant, 0, 24, now)
+    # The pattern's quiet bins run from 20:30 to 06:30 (smoothed): the drift ends by 06:30.
+    assert not all(allowed[60:240]), "no drift in the quiet night"
+    assert all(allowed[390:1200]), "not ready from 06:30"
+
+
+def test_drift_planning_allocates_nothing():
+    ctl = thermal.Thermal(cfg(wait_value_wh=200), quiet_night_pattern())
+    plant = Plant([-18.0, -28.0, -18.0], amb=-35.0)
+    now, _ = day(ctl, plant, 0, 24, 0)
+    now, _ = day(ctl, plant, 0, 22, now)          # ends at 22:00, in the quiet run
+    counts = plant.counts()
+    ctl.drift_s = 0
+    gc.collect()
+    gc.disable()
+    try:
+        before = gc.mem_alloc()
+        for i in range(120):
+            now += MIN
+            ctl.drift_s = 0                      # judge the run again at every step
+            ctl.step(counts, now & 0x3FFFFFFF, 22 * 3600 + i * 60)
+        after = gc.mem_alloc()
+    finally:
+        gc.enable()
+    assert after == before, after - before
+
+
+def test_no_drift_is_planned_whose_re_heat_would_keep_a_driver_longer_than_allowed():
+    m = _ac7_electronics()
+    free = _gain(m)
+    tot = array("l", [0] * N)
+    m.drift_gain(-1990, -1990, -3800, 25, 5, tot, 20)   # at most 20 min of re-heat
+    assert tot[4] == free[4] and tot[4] > 0              # an hour: ~15 min of re-heat
+    assert tot[N - 1] < 0, tot[N - 1]                    # 8 h: back only in ~45 min
+    assert max(free) > 0
