@@ -1,7 +1,7 @@
 # Thermal controller in MicroPython: the idle standby below the release threshold (wait_s), the
 # estimated time to ready, and the measured service that steers the pre-heat value.
 import thermal
-from cases_thermal import MIN, Plant, cfg, day, quiet_night_pattern, run
+from cases_thermal import MIN, Plant, allocated, cfg, day, quiet_night_pattern, run
 from zonemodel import ZoneModel
 
 STANDBY = {"wait_s": 60, "hyst_k": 0.2}
@@ -141,22 +141,16 @@ def test_real_misses_over_budget_raise_the_value_of_an_arrival_and_mild_days_lea
 
 
 def test_standby_step_allocates_nothing():
-    import gc
     ctl, plant, now = _learned(_standby_cfg())
     assert ctl.zones[0].mode == 5
     counts = plant.counts()      # the zone held where it stands: only the controller runs
-    for i in range(40):
-        now += MIN
-        ctl.step(counts, now & 0x3FFFFFFF, 12 * 3600 + i * 60)
-    gc.collect()
-    gc.disable()
-    try:
-        before = gc.mem_alloc()
-        for i in range(200):
-            now += MIN
-            ctl.step(counts, now & 0x3FFFFFFF, 12 * 3600 + 2400 + i * 60)
-        after = gc.mem_alloc()
-    finally:
-        gc.enable()
+    t = [now]
+
+    def steps(n, tod0):
+        for i in range(n):
+            t[0] += MIN
+            ctl.step(counts, t[0] & 0x3FFFFFFF, tod0 + i * 60)
+
+    steps(40, 12 * 3600)
+    assert allocated(lambda: steps(200, 12 * 3600 + 2400)) == 0
     assert ctl.zones[0].mode == 5
-    assert after == before, after - before
