@@ -13,7 +13,7 @@ from micropython import const
 
 import ntc
 from arrivals import Arrivals, NBINS, BIN_S
-from zonemodel import Zone, LEAD_MAX_MIN, WIN, GUARD_BITS as _GUARD_BITS
+from zonemodel import Zone, WIN, with_margin, GUARD_BITS as _GUARD_BITS
 from restart import RestartGuard, ticks_diff  # noqa: F401  (RestartGuard: part of this API)
 
 G_CONTACTOR = const(1)
@@ -327,8 +327,10 @@ class Thermal:
             return
         self.plan_ms = 0
         self.want_in_s = 0
-        if self.session or self.demand_left > 0:
-            return
+        k0 = self.tod_s // BIN_S
+        quiet = arr.quiet
+        if self.session or self.demand_left > 0 or not quiet[k0]:
+            return   # (outside the quiet bins nothing to judge: spare the models' arithmetic)
         # Drift now only through a run of the quietest bins, and only as far as the heat the
         # whole excursion saves (cool, then re-heat in time, from the learned models) outweighs
         # V x the arrivals expected in it. Judged per run, not per bin: a short drift saves
@@ -341,8 +343,6 @@ class Thermal:
                 z.model.drift_gain(z.t_cc, z.near_cc, z.floor_cc, self.lead_pct, self.lead_add, gain,
                                    self.reheat_max)
         rate = arr.rate_mh
-        quiet = arr.quiet
-        k0 = self.tod_s // BIN_S
         v = self.value_wh
         left = BIN_S - self.tod_s % BIN_S
         secs = 0
@@ -427,10 +427,7 @@ class Thermal:
                 z.near_cc = n if n < z.hold_cc else z.hold_cc
             else:
                 z.near_cc = z.hold_cc
-            lead = m.lead_min(z.t_cc, z.near_cc + 20)
-            if lead < LEAD_MAX_MIN:
-                lead = lead * (100 + self.lead_pct) // 100 + self.lead_add
-            z.lead_min = lead if lead < LEAD_MAX_MIN else LEAD_MAX_MIN
+            z.lead_min = with_margin(m.lead_min(z.t_cc, z.near_cc + 20), self.lead_pct, self.lead_add)
 
     def _pi(self, z, set_cc, dt):
         e = set_cc - z.t_cc

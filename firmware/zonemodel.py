@@ -24,6 +24,15 @@ _NO_WAY = const(-1000000)   # drift_gain: an excursion the heater cannot end in 
 GUARD_BITS = {"contactor": 1, "display": 2, "power": 4}
 
 
+def with_margin(lead, pct, add):
+    # The pre-heat lead planned from a modelled one (minutes): x (100 + pct) % + add, at most
+    # LEAD_MAX_MIN (which also stands for out of reach).
+    if lead >= LEAD_MAX_MIN:
+        return LEAD_MAX_MIN
+    lead = lead * (100 + pct) // 100 + add
+    return lead if lead < LEAD_MAX_MIN else LEAD_MAX_MIN
+
+
 def cc(x):
     # config degrees (int or float) -> centi-degrees
     return int(round(float(x) * 100))
@@ -151,8 +160,8 @@ class ZoneModel:
     def drift_gain(self, t_now, t_s, floor_cc, pct, add_min, tot, th_max=LEAD_MAX_MIN):
         # Adds to tot[e] the heat (0.1 Wh) saved by the best excursion from the standby level
         # t_s (cc) that is back there within e windows: cool with the heater off (no colder than
-        # floor_cc), then heat at full duty from the lead time before the end (the same lead as
-        # the pre-heat: x (100 + pct) % + add_min). Against holding t_s throughout, cooling saves
+        # floor_cc), then heat at full duty from the lead time before the end (the pre-heat's,
+        # with_margin). Against holding t_s throughout, cooling saves
         # the hold (at the floor: only the loss the deficit avoids), and the re-heat costs the
         # heater less the hold it replaces. The net is the loss the deficit avoided over the whole
         # excursion, which grows with the square of a short one's length: drifts are judged as
@@ -175,7 +184,7 @@ class ZoneModel:
                 # bring it back (in th_max): no longer end is allowed at all.
                 best = _NO_WAY
                 break
-            e_w = (w * WIN + th * (100 + pct) // 100 + add_min + WIN - 1) // WIN
+            e_w = (w * WIN + with_margin(th, pct, add_min) + WIN - 1) // WIN
             s_w = (sav + (l_s - b) * th // WIN) * self.heater_w * 10 // (4 * b)
             while e < e_w and e < n:
                 tot[e] += best
