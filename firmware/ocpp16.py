@@ -91,6 +91,7 @@ class Ocpp16:
         self.tx_meter_start = 0
         self.tx_start_ts = None
         self.sample_at = 0  # ticks of the next periodic sample
+        self.mv_s = 0  # wall clock s of the last one: one sample a second at most (ocpp16_mv)
         self.aligned_at = 0  # wall clock s of the next clock-aligned sample (ocpp16_mv)
         self.last_wh = 0  # energy register at the last sample (Energy.Active.Import.Interval)
 

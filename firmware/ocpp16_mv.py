@@ -26,6 +26,13 @@ def periodic(core, now_ms):
     late = ticks_diff(now_ms, core.sample_at)
     if iv <= 0 or late < 0:
         return
+    t = core.now_s()
+    if t == core.mv_s:
+        # a late sample and the next one on the grid can fall in one wall-clock second: the
+        # backend would hold two readings for one timestamp. Wait for the next second (due again
+        # at the next step)
+        return
+    core.mv_s = t
     if late > iv * 1000:
         core.sample_at = now_ms  # samples missed (a long flash write) are not made up
     core.sample_at = ticks_add(core.sample_at, iv * 1000)
@@ -33,4 +40,4 @@ def periodic(core, now_ms):
     sv = sampled('Sample.Periodic', e, p, core.cfg_get('MeterValuesSampledData'), e - core.last_wh,
                  getattr(core, 'power', None), getattr(core, 'mtr', None))
     core.last_wh = e
-    put(core, core.tx_ltx, core.conn.connector_id, core.ts(), sv)
+    put(core, core.tx_ltx, core.conn.connector_id, msg.iso(t), sv)

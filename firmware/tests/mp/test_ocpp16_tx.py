@@ -167,3 +167,22 @@ def test_authorize_timeout_falls_back_to_local_rules():
     r.expect('Authorize')
     r.run(31000)
     assert r.conn.tx_active  # authorized offline once the Authorize timed out
+
+
+def test_periodic_samples_never_share_a_second_when_the_loop_runs_late():
+    # a 1 s interval on a loop that is sometimes late: a late sample and the next one on the
+    # interval's grid may fall in the same wall-clock second, and the backend would hold two
+    # readings with one timestamp (seen in the kill -9 HIL run on a loaded machine)
+    r = Rig({'MeterValueSampleInterval': 1})
+    r.reply(session(r), {'transactionId': 5, 'idTagInfo': {'status': 'Accepted'}})
+    r.ack_all()
+    stamps = []
+    for dt in (150, 950, 90, 880, 130, 200, 640, 420, 990, 60, 300, 700) * 5:
+        r.energy_wh += 1
+        r.step(dt)
+        for c in r.ack_all():
+            if c[2] == 'MeterValues' and c[3].get('transactionId') == 5:
+                stamps.append(c[3]['meterValue'][0]['timestamp'])
+    assert len(stamps) >= 20, stamps
+    assert len(set(stamps)) == len(stamps), stamps
+    assert stamps == sorted(stamps)
