@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test dashboard lint bench-firmware bench-cold-heap bench-thermal bench-v2g services clean mpy
+.PHONY: demo test dashboard lint bench-firmware bench-cold-heap bench-thermal bench-thermal-reboot bench-v2g services clean mpy
 
 $(STAMP): pyproject.toml
 	bash scripts/bootstrap.sh
@@ -45,6 +45,11 @@ bench-cold-heap: $(STAMP)
 
 bench-thermal: $(STAMP)
 	$(PY) -m bench.bench_thermal
+
+# A power cut every week through the Heihe winter: what the thermal controller's saved learning
+# (learned.bin) keeps (~8 min).
+bench-thermal-reboot: $(STAMP)
+	$(PY) -m bench.thermal_reboot
 
 # V2G allocation quality (pro-rata / Frostgrid / LP) on the reference fleet, allocator speed;
 # then profile fan-out and emergency shed to 10,000 lightweight simulated stations.

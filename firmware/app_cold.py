@@ -29,7 +29,7 @@ from time import ticks_add, ticks_diff
 import lazy
 from log import log
 
-_SAVE_MS = const(3600000)  # the learned arrival pattern goes to flash hourly
+_SAVE_MS = const(3600000)  # the learned arrival pattern and thermal model go to flash hourly
 _EVT = const('app_cold_evt')
 _KEYS = const('app_cold_keys')
 _TICK_MASK = const(0x3FFFFFFF)  # RestartGuard's ticks wrap at 2**30, as ticks_ms does
@@ -161,4 +161,4 @@ class Cold:
                 log('WARN', 'REPORT %r' % e)
         if ctl is not None and ticks_diff(now, self.save_at) >= 0:
             self.save_at = ticks_add(now, _SAVE_MS)
-            lazy.call(_EVT, 'save_arrivals', self)
+            lazy.call(_EVT, 'save_learned', self)

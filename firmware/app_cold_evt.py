@@ -1,6 +1,6 @@
 # The rare paths of app_cold.Cold, loaded for each call (lazy.py): what to report when the
 # interlock, the alarms or the meter's health change (evaluate), the periodic temperature / heater
-# reports (report) and saving the learned arrival pattern (save_arrivals). Vendor codes and their
+# reports (report) and saving what the controller learned (save_learned). Vendor codes and their
 # OCPP fields: docs/interfaces.md §1.6.
 import json
 from micropython import const
@@ -10,6 +10,7 @@ import ocpp16_msg as msg
 from log import log
 
 _ARRIVALS = 'arrivals.bin'
+_LEARNED = 'learned.bin'  # thermal_state
 _CLOCK_SET = const('2020')  # a station clock before 2020 was never set (as board/esp32.py)
 _AMB_CC = const(10000)  # an ambient reading beyond +-100 C is a broken sensor, not the weather
 _INFO_MAX = const(50)  # StatusNotification.info (CiString50)
@@ -163,11 +164,16 @@ def ambient_c(cold):
     return (v + 5) // 10 / 10 if v >= 0 else -((5 - v) // 10) / 10
 
 
-def save_arrivals(cold):
-    try:
-        with open(_ARRIVALS + '.tmp', 'wb') as f:
-            f.write(cold.ctl.arrivals.to_bytes())
-        import os
-        os.rename(_ARRIVALS + '.tmp', _ARRIVALS)
-    except Exception as e:  # a lost hour of learning, nothing worse
-        log('WARN', 'ARRIVALS %r' % e)
+def save_learned(cold):
+    # the learned arrival pattern and the thermal model (thermal_state) to flash, each written to a
+    # temporary file and renamed over the old one: a power cut keeps the old file or the new one
+    import os
+    import thermal_state  # (dropped with this module)
+    ctl = cold.ctl
+    for path, data in ((_ARRIVALS, ctl.arrivals.to_bytes()), (_LEARNED, thermal_state.pack(ctl))):
+        try:
+            with open(path + '.tmp', 'wb') as f:
+                f.write(data)
+            os.rename(path + '.tmp', path)
+        except Exception as e:  # a lost hour of learning, nothing worse
+            log('WARN', 'LEARNED %s %r' % (path, e))

@@ -33,6 +33,9 @@ def build(app, st):
         import thermal
         import arrivals
         cold.ctl = thermal.Thermal(th, arrivals.Arrivals.from_bytes(_read('arrivals.bin')))
+        import thermal_state  # (dropped with this module)
+        r = thermal_state.restore(cold.ctl, _read('learned.bin'))
+        log('INFO' if r in ('ok', 'none') else 'WARN', 'THERMAL_LEARNED %s' % r)
         zs = th['zones']
         cold.names = [z['name'] for z in zs]
         cold.heater_ch = bytes([z.get('heater', i) for i, z in enumerate(zs)])

@@ -260,15 +260,16 @@ def arrivals(station: StationParams, duration_s: float, start_tod_s: int, seed: 
 # -- the firmware's controller as the device under test ----------------------------------------
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[1] / "firmware"
-FIRMWARE_MODULES = ("ntc", "arrivals", "zonemodel", "restart", "thermal")
+FIRMWARE_MODULES = ("ntc", "arrivals", "zonemodel", "restart", "thermal", "thermal_state")
 MP_HEAP = "100k"
 
 # MicroPython side: one controller, stepped by lines "S now_ms tod_s flags c0 c1 ..." (flags: 1 =
-# demand, 2 = session) answered with "allowed d0 d1 ..." (duty per mille); "C {json}" creates it,
-# "R" reports its learned state and heap as JSON, "Z" the zones' state, "Q" quits.
+# demand, 2 = session) answered with "allowed d0 d1 ..." (duty per mille); "C {json}" creates it
+# (with "hist" and "learned", the contents of arrivals.bin and learned.bin in hex, as after a
+# reboot), "R" reports its learned state and heap as JSON, "Z" the zones' state, "Q" quits.
 MP_DRIVER = r"""
 import sys, json, gc
-import thermal, arrivals
+import thermal, arrivals, thermal_state
 rl = sys.stdin.readline
 w = sys.stdout.write
 ctl = None
@@ -300,10 +301,13 @@ while True:
         ctl = thermal.Thermal(msg["cfg"], hist)
         counts = [0] * len(msg["cfg"]["sensors"])
         gc.collect()
-        w(json.dumps({"heap_bytes": gc.mem_alloc() - m0, "heap_total": gc.mem_alloc()}) + "\n")
+        m1 = gc.mem_alloc()
+        learned = thermal_state.restore(ctl, bytes.fromhex(msg["learned"]) if msg.get("learned") else None)
+        w(json.dumps({"heap_bytes": m1 - m0, "heap_total": m1, "learned": learned}) + "\n")
     elif op == "R":
         gc.collect()
-        w(json.dumps({"hist": ctl.arrivals.to_bytes().hex(), "value_wh": ctl.value_wh,
+        w(json.dumps({"hist": ctl.arrivals.to_bytes().hex(), "learned": thermal_state.pack(ctl).hex(),
+                      "value_wh": ctl.value_wh,
                       "risk_m": ctl.risk_m, "expect_m": ctl.expect_m,
                       "energy_wh": ctl.energy_wh(), "models": ctl.models(),
                       "alarms": ctl.alarms(), "reason": ctl.reason(), "heap_total": gc.mem_alloc(),
@@ -333,7 +337,8 @@ class FirmwareThermal:
     name = "frostgrid"
 
     def __init__(self, mpy_dir: Path, station: StationParams, cfg: dict | None = None,
-                 hist_hex: str | None = None, name: str = "frostgrid") -> None:
+                 hist_hex: str | None = None, name: str = "frostgrid",
+                 learned_hex: str | None = None) -> None:
         self.name = name
         env = dict(os.environ, MICROPYPATH=str(mpy_dir))
         mp = Path(sys.executable).parent / "micropython"
@@ -345,7 +350,7 @@ class FirmwareThermal:
         for i in station.charge_guard_indexes():
             self.need |= bits[station.zones[i].guards]
         self.created = self._ask("C " + json.dumps({"cfg": cfg or firmware_config(station),
-                                                    "hist": hist_hex}))
+                                                    "hist": hist_hex, "learned": learned_hex}))
 
     def _ask(self, line: str):
         assert self.proc.stdin and self.proc.stdout

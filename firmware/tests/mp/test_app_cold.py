@@ -267,3 +267,39 @@ def test_ev_that_trips_is_held_off_by_a_growing_back_off_not_a_cycling_contactor
     assert waits[2] >= 400000 and not b.closed
     at(now, 'A')
     assert c.limit_w is None, 'unplugging resets the back-off'
+
+
+def test_what_the_controller_learned_survives_a_reboot_and_a_bad_file_is_not_used():
+    import gc
+    import os
+    app, cold = _rig()
+    _steps(app, cold, (-30, -30), (-30, -30), 3)
+    ctl = cold.ctl
+    v0 = ctl.value_wh
+    ctl.value_wh = v0 + 277
+    ctl.zones[0].model.b = 456
+    ctl.arrivals.record(8 * 3600)
+    hist = ctl.arrivals.to_bytes()
+    try:
+        app_cold_evt.save_learned(cold)  # the hourly save
+        app = cold = ctl = None  # a power cut (the heap of a test is an ESP32's: one station at a time)
+        gc.collect()
+        _, cold = _rig()  # the boot
+        assert cold.ctl.value_wh == v0 + 277 and cold.ctl.zones[0].model.b == 456
+        assert cold.ctl.arrivals.to_bytes() == hist
+        cold = None
+        gc.collect()
+        with open('learned.bin', 'rb') as f:
+            data = bytearray(f.read())
+        data[10] ^= 1
+        with open('learned.bin', 'wb') as f:
+            f.write(data)
+        _, cold = _rig()
+        assert cold.ctl.value_wh == v0 and cold.ctl.zones[0].model.b != 456, 'a corrupt file is not used'
+        assert cold.ctl.arrivals.to_bytes() == hist, 'the arrival pattern is its own file'
+    finally:
+        for f in ('learned.bin', 'arrivals.bin'):
+            try:
+                os.remove(f)
+            except OSError:
+                pass
