@@ -5,8 +5,9 @@ arrivals of `shared/data/cold/reference_stations.md`:
 
 - the Heihe winter (151 days, one-minute steps),
 - the coldest week of the Mohe winter (scored after a 14-day burn-in on the days before it),
-- the Mohe 48 h design profile (cold start at the design temperature, the arrival pattern restored
-  from the Heihe run through `Arrivals.to_bytes()/from_bytes()`, as a station would from flash),
+- the Mohe 48 h design profile (cold start at the design temperature, the arrival pattern and the
+  learned models and V restored from the Heihe run through `Arrivals.to_bytes()/from_bytes()` and
+  `thermal_state.pack()/restore()`, as a station reads arrivals.bin and learned.bin at boot),
 
 and for each controller prints heater energy, the share of arrivals served within 60 s, p95/p99
 wait and interlock violations as `name: value unit` lines; writes `bench/results/thermal.json` and
@@ -314,13 +315,14 @@ def frostgrid_config(station: StationParams, **overrides) -> dict:
 
 
 def _controllers(station: StationParams, climate: Climate, arr: list[Arrival], mpy_dir: Path,
-                 hist_hex: str | None, eco: bool):
+                 hist_hex: str | None, eco: bool, learned_hex: str | None = None):
     n = int(climate.duration_s // DT_S)
     zs = station.zones
     yield Thermostat("industrial", station, [5.0] * len(zs), [7.0] * len(zs))
     yield Thermostat("minimum", station, [z.min_c for z in zs], [z.min_c + 2.0 for z in zs])
     yield Oracle(station, climate, arr, n)
-    yield FirmwareThermal(mpy_dir, station, frostgrid_config(station), hist_hex=hist_hex)
+    yield FirmwareThermal(mpy_dir, station, frostgrid_config(station), hist_hex=hist_hex,
+                          learned_hex=learned_hex)
     if eco:
         for name, over in TRADEOFF.items():
             yield FirmwareThermal(mpy_dir, station, frostgrid_config(station, **over),
@@ -329,12 +331,14 @@ def _controllers(station: StationParams, climate: Climate, arr: list[Arrival], m
 
 def run_scenario(station: StationParams, climate: Climate, seed: int, mpy_dir: Path,
                  score_from_s: float = 0.0, hist_hex: str | None = None,
-                 trace: bool = False, eco: bool = False) -> tuple[dict[str, Result], dict]:
-    """All four controllers on one station and climate, same arrivals."""
+                 trace: bool = False, eco: bool = False,
+                 learned_hex: str | None = None) -> tuple[dict[str, Result], dict]:
+    """All four controllers on one station and climate, same arrivals (Frostgrid starting from a
+    saved arrival pattern and learned state when given, as after a reboot)."""
     arr = arrivals(station, climate.duration_s, climate.seconds_of_day(0), seed)
     out: dict[str, Result] = {}
     fg_report: dict = {}
-    for ctl in _controllers(station, climate, arr, mpy_dir, hist_hex, eco):
+    for ctl in _controllers(station, climate, arr, mpy_dir, hist_hex, eco, learned_hex):
         res = simulate(station, climate, arr, ctl, score_from_s,
                        trace=trace and ctl.name == "frostgrid")
         out[ctl.name] = res
@@ -363,7 +367,7 @@ def run_station(key: str) -> dict:
                                     score_from_s=burn * 3600.0, trace=True)
         design = load("mohe_design_48h")
         res_d, rep_d = run_scenario(station, design, SEEDS["mohe_design"] + STATION_SEED[key], mpy_dir,
-                                    hist_hex=rep_h.get("hist"))
+                                    hist_hex=rep_h.get("hist"), learned_hex=rep_h.get("learned"))
     return {"key": key, "heihe": res_h, "mohe": res_w, "mohe_design": res_d,
             "report": {"heihe": rep_h, "mohe": rep_w, "mohe_design": rep_d},
             "week_start": week.when(burn * 3600.0).isoformat(),
