@@ -41,6 +41,8 @@ NOT_IN_SESSION = ("board.esp32", "journal_crash",
                   # only when station.json configures zones / a Modbus meter (issue 3, app_cold.py):
                   # not part of the default session this bench measures
                   "app_cold_make", "board.sim_cold", "board.sim_uart",
+                  # (app_boot.restart saves a cold station's learning through it before a Reset)
+                  "app_cold_evt",
                   # the heap reporter of the test rig and the bench (station.json heap_report_ms):
                   # its few names are the margin the qstr budget keeps for the runner
                   "app_heap")

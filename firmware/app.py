@@ -4,10 +4,12 @@
 #   link     connect, receive frames, reconnect with jittered back-off (stale links: ws pings and
 #            unanswered CALLs)
 #   sender   writes the frames the OCPP core hands out, in order (started when there are some)
-# A Reset from the backend ends here: log, close the link, board.reset() (exit code 3 on the sim
-# board, machine.reset() on an ESP32). Log lines a test harness reads (log.log -> stdout):
+# A Reset from the backend ends here: log, save what the thermal controller learned (a cold
+# station), close the link, board.reset() (exit code 3 on the sim board, machine.reset() on an
+# ESP32). Log lines a test harness reads (log.log -> stdout):
 #   BOOT, JOURNAL n= dropped=, CONNECTED, DISCONNECTED, RESET soft|hard (+ TX_*/STATUS/... from
-#   ocpp16); with station.json heap_report_ms: HEAP_BASE <bytes> after the imports, then HEAP
+#   ocpp16; THERMAL_LEARNED ok|none|corrupt|other zones at boot and LEARNED saved from the cold
+#   wiring); with station.json heap_report_ms: HEAP_BASE <bytes> after the imports, then HEAP
 #   <bytes> every heap_report_ms (app_heap.py)
 import asyncio
 import gc

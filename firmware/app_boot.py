@@ -81,6 +81,14 @@ async def restart(app, hard):
     # a Reset from the backend: contactor open, link closed (bounded), then the board resets
     log('INFO', 'RESET %s' % ('hard' if hard else 'soft'))
     app.board.set_contactor(False)
+    ext = app.ext
+    if ext is not None and ext.ctl is not None:
+        # what the thermal controller learned since the last hourly save (a firmware update
+        # ends in a Reset too)
+        try:
+            lazy.call('app_cold_evt', 'save_learned', ext)
+        except Exception as e:
+            log('WARN', 'LEARNED %r' % e)
     try:
         await asyncio.wait_for_ms(app.ws.close(), 3000)
     except Exception:

@@ -177,3 +177,5 @@ def save_learned(cold):
             os.rename(path + '.tmp', path)
         except Exception as e:  # a lost hour of learning, nothing worse
             log('WARN', 'LEARNED %s %r' % (path, e))
+            return
+    log('INFO', 'LEARNED saved')

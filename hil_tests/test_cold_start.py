@@ -261,3 +261,37 @@ def test_a_driver_who_plugs_in_while_held_is_told_how_long_the_heat_up_takes(
     st.present_tag(CARD)
     dut.wait_for(r"TX_START", physics_s / TIME_SCALE + 30, since=mark)
     assert st.violations == []
+
+
+def test_a_reset_keeps_what_the_thermal_controller_learned(
+        backend: BackendProc, plant: ThreadedPlant, make_dut: MakeDut) -> None:
+    # as above, the electronics zone's model learns its heater in a heat-up and an hour of holding;
+    # then the operator resets the station (as a firmware update would): the firmware saves what it
+    # learned before the board resets and reads it back at boot, so the first hold after the boot
+    # already has its estimate (a model starting afresh has none until it has seen its heater)
+    cold = ColdPlant(AC7, temp_c=-25.0, ambient_c=-25.0, time_scale=TIME_SCALE)
+    dut, st = cold_dut(make_dut, backend, plant, AC7, cold=cold)
+    dut.start()
+    wait_online(dut, backend)
+    dut.wait_for(r"THERMAL_LEARNED none", 5, since=0)
+    wait_until(lambda: _connector(backend, dut.id)["status"] == "Available", 60, what="warm")
+    t_learn = cold.t_s + 3600.0
+    wait_until(lambda: cold.t_s >= t_learn, 3600.0 / TIME_SCALE + 10, what="an hour of holding")
+    assert not (dut.data_dir / "learned.bin").exists(), "the hourly save (wall clock) is not due yet"
+
+    mark = dut.mark()
+    r = backend.http.post(f"stations/{dut.id}/reset", json={"type": "Soft"}, timeout=45)
+    assert r.status_code == 200 and r.json()["status"] == "Accepted", r.text
+    dut.wait_for(r"LEARNED saved", 10, since=mark)
+    dut.wait_for(r"#HIL exit rc=3", 10, since=mark)
+    dut.wait_for(r"THERMAL_LEARNED ok", 10, since=mark)
+    wait_online(dut, backend, since=mark)
+    t_boot = cold.t_s
+
+    elec = AC7.zones[AC7.zone_index("electronics")]
+    assert _change(backend, dut.id, "FrostgridZoneMinC.electronics", f"{elec.min_c + 5:g}") == "Accepted"
+    c = _held_cold(backend, dut.id, "FG_COLD at the new minimum")
+    assert "eta=" in c["info"], c["info"]
+    # well before a fresh model could have learned its heater (two quarter-hour windows)
+    assert cold.t_s - t_boot < 1800.0, cold.t_s - t_boot
+    assert st.violations == []
