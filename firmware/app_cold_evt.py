@@ -165,16 +165,20 @@ def ambient_c(cold):
 
 
 def save_learned(cold):
-    # the learned arrival pattern and the thermal model (thermal_state) to flash, each written to a
-    # temporary file and renamed over the old one: a power cut keeps the old file or the new one
-    import os
+    # the learned arrival pattern and the thermal model (thermal_state) to flash, each an atomic
+    # replace (fsutil: tmp file, sync, rename): a power cut leaves the old file or the new one
+    import fsutil
     import thermal_state  # (dropped with this module)
     ctl = cold.ctl
     for path, data in ((_ARRIVALS, ctl.arrivals.to_bytes()), (_LEARNED, thermal_state.pack(ctl))):
         try:
-            with open(path + '.tmp', 'wb') as f:
+            f = open(path + '.tmp', 'wb')
+            try:
                 f.write(data)
-            os.rename(path + '.tmp', path)
+            except Exception:
+                fsutil.abort(f, path)
+                raise
+            fsutil.commit(f, path)
         except Exception as e:  # a lost hour of learning, nothing worse
             log('WARN', 'LEARNED %s %r' % (path, e))
             return

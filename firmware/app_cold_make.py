@@ -32,6 +32,9 @@ def build(app, st):
     if th:
         import thermal
         import arrivals
+        import fsutil
+        for f in ('arrivals.bin', 'learned.bin'):
+            fsutil.recover(f)  # a save cut inside a non-atomic rename (FAT); both files carry a sum
         cold.ctl = thermal.Thermal(th, arrivals.Arrivals.from_bytes(_read('arrivals.bin')))
         import thermal_state  # (dropped with this module)
         r = thermal_state.restore(cold.ctl, _read('learned.bin'))

@@ -26,7 +26,14 @@ def test_what_the_controller_learned_survives_a_reboot_and_a_bad_file_is_not_use
         app = cold = None
         gc.collect()
         with open('learned.bin', 'rb') as f:
-            data = bytearray(f.read())
+            good = f.read()
+        # a save cut inside a rename that is not atomic (FAT): only the complete tmp file is left
+        os.rename('learned.bin', 'learned.bin.tmp')
+        app, cold = _rig()
+        assert cold.ctl.value_wh == v0 + 277, 'the complete tmp file is taken'
+        app = cold = None
+        gc.collect()
+        data = bytearray(good)
         data[10] ^= 1
         with open('learned.bin', 'wb') as f:
             f.write(data)
@@ -34,7 +41,7 @@ def test_what_the_controller_learned_survives_a_reboot_and_a_bad_file_is_not_use
         assert cold.ctl.value_wh == v0 and cold.ctl.zones[0].model.b != 456, 'a corrupt file is not used'
         assert cold.ctl.arrivals.to_bytes() == hist, 'the arrival pattern is its own file'
     finally:
-        for f in ('learned.bin', 'arrivals.bin'):
+        for f in ('learned.bin', 'arrivals.bin', 'learned.bin.tmp'):
             try:
                 os.remove(f)
             except OSError:
