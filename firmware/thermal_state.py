@@ -10,9 +10,14 @@
 #                          only on 'ok'
 # Layout (little-endian): "FGL1", zones (u8), fingerprint (u16), V, the four decayed counters and
 # today's four (9 x i32), today's heated flag (u8), per zone a, b (2 x i32) and na, nb (2 x u16),
-# then a 16-bit sum of everything before it.
+# then the CRC-32 of everything before it (as the journal's records).
 import struct
 from micropython import const
+
+try:
+    from binascii import crc32
+except ImportError:  # a port without it: the journal's fallback (journal is resident on a station)
+    from journal import crc32
 
 _MAGIC = const(b'FGL1')
 _HEAD = const('<4sBH9lB')
@@ -31,17 +36,10 @@ def fingerprint(ctl):
     return h
 
 
-def _sum16(b, n):
-    s = 0
-    for i in range(n):
-        s += b[i]
-    return s & 0xFFFF
-
-
 def pack(ctl):
     hs = struct.calcsize(_HEAD)
     zs = struct.calcsize(_ZONE)
-    out = bytearray(hs + zs * ctl.n + 2)
+    out = bytearray(hs + zs * ctl.n + 4)
     struct.pack_into(_HEAD, out, 0, _MAGIC, ctl.n, fingerprint(ctl), ctl.value_wh, ctl.risk_m,
                      ctl.expect_m, ctl.arr_m, ctl.miss_m, ctl.risk_u, ctl.expect_u, ctl.arr_day,
                      ctl.miss_day, ctl.heated)
@@ -50,7 +48,7 @@ def pack(ctl):
         m = z.model
         struct.pack_into(_ZONE, out, i, m.a, m.b, min(m.na, 0xFFFF), min(m.nb, 0xFFFF))
         i += zs
-    struct.pack_into('<H', out, i, _sum16(out, i))
+    struct.pack_into('<I', out, i, crc32(memoryview(out)[:i]) & 0xFFFFFFFF)
     return bytes(out)
 
 
@@ -59,10 +57,10 @@ def restore(ctl, data):
         return 'none'
     hs = struct.calcsize(_HEAD)
     zs = struct.calcsize(_ZONE)
-    if len(data) < hs + 2 or bytes(data[0:4]) != _MAGIC:
+    if len(data) < hs + 4 or bytes(data[0:4]) != _MAGIC:
         return 'corrupt'
-    n = len(data) - 2
-    if struct.unpack_from('<H', data, n)[0] != _sum16(data, n):
+    n = len(data) - 4
+    if struct.unpack_from('<I', data, n)[0] != crc32(memoryview(data)[:n]) & 0xFFFFFFFF:
         return 'corrupt'
     h = struct.unpack_from(_HEAD, data, 0)
     nz, fp, v = h[1], h[2], h[3]
@@ -73,7 +71,7 @@ def restore(ctl, data):
     for _ in range(nz):
         models.append(struct.unpack_from(_ZONE, data, i))
         i += zs
-    # a sum that matches over bytes written by another build is still checked for sense
+    # a CRC that matches over bytes written by another build is still checked for sense
     if not 1 <= v <= _V_MAX or min(h[4:12]) < 0 or h[12] > 1:
         return 'corrupt'
     for a, b, _, _ in models:

@@ -227,26 +227,40 @@ def test_thresholds_are_configuration_keys_applied_at_once_and_kept_over_a_reboo
     assert st.violations == []
 
 
-def test_a_driver_who_plugs_in_while_held_is_told_how_long_the_heat_up_takes(
-        backend: BackendProc, plant: ThreadedPlant, make_dut: MakeDut) -> None:
-    # still air at -25 C: the zones warm from cold and are held; after a heat-up and a hold the
-    # electronics zone's model knows its heater, so a new hold can say how long it will take
+def _learned_its_heater(backend: BackendProc, plant: ThreadedPlant,
+                        make_dut: MakeDut) -> tuple[Dut, StationPlant, ColdPlant, dict[str, Any]]:
+    """A station booted cold in still air at −25 °C, warmed and held for an hour: the electronics
+    zone's model has seen its heater (full duty, then a little, over two quarter-hour windows).
+    Returns the device, its plant, the cold zones and the connector at the first FG_COLD hold."""
     cold = ColdPlant(AC7, temp_c=-25.0, ambient_c=-25.0, time_scale=TIME_SCALE)
     dut, st = cold_dut(make_dut, backend, plant, AC7, cold=cold)
     dut.start()
     wait_online(dut, backend)
     first = _held_cold(backend, dut.id, "FG_COLD at boot")
-    assert "eta=" not in first["info"], "no estimate before the heater has been seen"
     wait_until(lambda: _connector(backend, dut.id)["status"] == "Available", 60, what="warm")
-    # two quarter-hour windows of holding after the heat-up (full duty, then a little): learned
     t_learn = cold.t_s + 3600.0
     wait_until(lambda: cold.t_s >= t_learn, 3600.0 / TIME_SCALE + 10, what="an hour of holding")
+    return dut, st, cold, first
+
+
+def _raise_electronics_min(backend: BackendProc, station_id: str, by_k: float) -> dict[str, Any]:
+    """The operator raises the electronics zone's minimum: the connector once held again."""
+    elec = AC7.zones[AC7.zone_index("electronics")]
+    answer = _change(backend, station_id, "FrostgridZoneMinC.electronics", f"{elec.min_c + by_k:g}")
+    assert answer == "Accepted", answer
+    return _held_cold(backend, station_id, "FG_COLD at the new minimum")
+
+
+def test_a_driver_who_plugs_in_while_held_is_told_how_long_the_heat_up_takes(
+        backend: BackendProc, plant: ThreadedPlant, make_dut: MakeDut) -> None:
+    # after a heat-up and a hold the electronics zone's model knows its heater, so a new hold can
+    # say how long it will take
+    dut, st, cold, first = _learned_its_heater(backend, plant, make_dut)
+    assert "eta=" not in first["info"], "no estimate before the heater has been seen"
 
     # the operator raises the electronics' minimum 5 K: held again, now with an estimate
     elec = AC7.zones[AC7.zone_index("electronics")]
-    assert _change(backend, dut.id, "FrostgridZoneMinC.electronics", f"{elec.min_c + 5:g}") == "Accepted"
-    wait_until(lambda: _connector(backend, dut.id)["vendor_error_code"] == "FG_COLD", 15,
-               what="FG_COLD at the new minimum")
+    _raise_electronics_min(backend, dut.id, 5)
     mark = dut.mark()
     t_plug_c = cold.temp_c("electronics")
     st.plug_in(Ev(max_power_w=7000.0))
@@ -269,14 +283,8 @@ def test_a_reset_keeps_what_the_thermal_controller_learned(
     # then the operator resets the station (as a firmware update would): the firmware saves what it
     # learned before the board resets and reads it back at boot, so the first hold after the boot
     # already has its estimate (a model starting afresh has none until it has seen its heater)
-    cold = ColdPlant(AC7, temp_c=-25.0, ambient_c=-25.0, time_scale=TIME_SCALE)
-    dut, st = cold_dut(make_dut, backend, plant, AC7, cold=cold)
-    dut.start()
-    wait_online(dut, backend)
+    dut, st, cold, _ = _learned_its_heater(backend, plant, make_dut)
     dut.wait_for(r"THERMAL_LEARNED none", 5, since=0)
-    wait_until(lambda: _connector(backend, dut.id)["status"] == "Available", 60, what="warm")
-    t_learn = cold.t_s + 3600.0
-    wait_until(lambda: cold.t_s >= t_learn, 3600.0 / TIME_SCALE + 10, what="an hour of holding")
     assert not (dut.data_dir / "learned.bin").exists(), "the hourly save (wall clock) is not due yet"
 
     mark = dut.mark()
@@ -288,9 +296,7 @@ def test_a_reset_keeps_what_the_thermal_controller_learned(
     wait_online(dut, backend, since=mark)
     t_boot = cold.t_s
 
-    elec = AC7.zones[AC7.zone_index("electronics")]
-    assert _change(backend, dut.id, "FrostgridZoneMinC.electronics", f"{elec.min_c + 5:g}") == "Accepted"
-    c = _held_cold(backend, dut.id, "FG_COLD at the new minimum")
+    c = _raise_electronics_min(backend, dut.id, 5)
     assert "eta=" in c["info"], c["info"]
     # well before a fresh model could have learned its heater (two quarter-hour windows)
     assert cold.t_s - t_boot < 1800.0, cold.t_s - t_boot
