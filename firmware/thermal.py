@@ -41,7 +41,6 @@ _DT_MAX = const(600000)
 _V_MAX = const(20000)       # Wh per arrival
 _BIG = const(0x3FFFFFFF)
 _GAIN_N = const(33)         # drift excursions judged up to 8 h (in 15-minute windows)
-_WARM_CC = const(100)       # a zone this far above its standby level is not judged for a drift
 
 
 def _same_ntc(a, b):
@@ -340,13 +339,7 @@ class Thermal:
         for e in range(_GAIN_N):
             gain[e] = 0
         for z in self.zones:
-            # A zone well above its standby level (still warm from a session) is left out: it
-            # costs nothing until it gets there either way, and its loss at the standby level,
-            # extrapolated from its present loss across that gap with a learned UA that can be
-            # off by x2 in wind, was a phantom hold (DC-60's power modules: 468 W instead of 4)
-            # that drifted the zones through busy morning hours. It is judged again each minute,
-            # and counted once it is within _WARM_CC of its standby level.
-            if z.preheat and z.valid and z.t_cc <= z.near_cc + _WARM_CC:
+            if z.preheat and z.valid:
                 z.model.drift_gain(z.t_cc, z.near_cc, z.floor_cc, self.lead_pct, self.lead_add, gain,
                                    self.reheat_max)
         rate = arr.rate_mh

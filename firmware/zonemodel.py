@@ -16,6 +16,7 @@ _RING = const(31)           # two windows + 1 samples
 _SAMPLE_MS = const(60000)
 FULL = const(1000)
 LEAD_MAX_MIN = const(720)
+WARM_CC = const(100)        # drift_gain: a zone this far above its standby level is not judged
 _A_MIN = const(20)          # tau from ~15 min to ~125 h
 _A_MAX = const(10000)
 _B_MIN = const(5)
@@ -166,6 +167,12 @@ class ZoneModel:
         # heater less the hold it replaces. The net is the loss the deficit avoided over the whole
         # excursion, which grows with the square of a short one's length: drifts are judged as
         # whole runs because a short one saves little while its arrivals count in full.
+        # A zone more than WARM_CC above t_s (still warm from a session) adds nothing: it costs
+        # nothing until it gets down there either way, and its loss there, extrapolated across
+        # the gap with a learned a that can be off by x2 in wind, is a phantom hold (DC-60's
+        # power modules at -13 C: 468 W where 4 W hold them). Judged again once it is near.
+        if t_now > t_s + WARM_CC:
+            return
         a = self.a
         l_s = self.l0 + a * (t_s - t_now) // 10000   # loss at the standby level, cc per window
         n = len(tot)

@@ -5,7 +5,7 @@ from array import array
 import thermal
 from arrivals import Arrivals
 from cases_thermal import MIN, Plant, allocated, cfg, day, quiet_night_pattern
-from zonemodel import LEAD_MAX_MIN, ZoneModel
+from zonemodel import LEAD_MAX_MIN, WARM_CC, ZoneModel
 
 N = 33
 
@@ -126,6 +126,15 @@ def test_no_drift_is_planned_whose_re_heat_would_keep_a_driver_longer_than_allow
     assert max(free) > 0
 
 
+
+def test_a_zone_well_above_its_standby_level_adds_nothing_to_a_drift():
+    m = _ac7_electronics()
+    m.l0 = 600                              # losing 53 W at -4.9 C, 15 K above its standby
+    tot = array("l", [0] * N)
+    m.drift_gain(-490, -1990, -3800, 25, 5, tot)
+    assert max(tot) == 0 and min(tot) == 0
+    m.drift_gain(-1990 + WARM_CC, -1990, -3800, 25, 5, tot)   # within reach of it: judged
+    assert max(tot) > 0
 
 def _judged_at_night(t_cc, l0):
     # A learned controller idle at 01:00 in a quiet night, V 800 Wh per arrival; the electronics
