@@ -97,6 +97,9 @@ class Thermal:
         self.lead_pct = int(cfg.get("lead_margin_pct", 25))
         self.lead_add = int(cfg.get("lead_margin_min", 5))
         self.value_wh = int(cfg.get("wait_value_wh", 500))
+        # false: V stays at wait_value_wh, a trade-off fixed by the operator rather than steered
+        # toward miss_budget_pm (the learned.bin keeps the models, not its V)
+        self.v_learn = 1 if cfg.get("wait_value_learn", True) else 0
         self.predict = 1 if cfg.get("predict", True) else 0
         # A driver who comes during a drift waits for the re-heat: never plan one longer.
         self.reheat_max = int(cfg.get("drift_reheat_max_min", 45))
@@ -495,8 +498,8 @@ class Thermal:
     def _missed(self):
         # A real miss that puts the past weeks over budget raises V at once (not at midnight):
         # a cold spell that the model underrates must not cost a miss every morning.
-        if ((self.miss_m + 1000 * self.miss_day) * 1000
-                > (self.arr_m + 1000 * self.arr_day) * self.budget_pm):
+        if self.v_learn and ((self.miss_m + 1000 * self.miss_day) * 1000
+                             > (self.arr_m + 1000 * self.arr_day) * self.budget_pm):
             self.value_wh += self.value_wh // 4 + 10
             if self.value_wh > _V_MAX:
                 self.value_wh = _V_MAX
@@ -518,7 +521,7 @@ class Thermal:
         # V moves only when it mattered: up after a day that took a risk while over budget, down
         # after a day that cost heat while under; otherwise it stays put, so that it neither
         # winds up while no risk is taken nor runs down on mild days.
-        if e > 0 and self.arrivals.mature():
+        if e > 0 and self.v_learn and self.arrivals.mature():
             # Over budget by the model's estimate or by the arrivals that really waited too long
             # (the estimate misses what the model gets wrong; real misses are few and late).
             if (self.risk_m * 1000 > e * self.budget_pm

@@ -77,8 +77,11 @@ def restore(ctl, data):
     for a, b, _, _ in models:
         if a < 1 or b < 1:
             return 'corrupt'
+    v = ctl.value_wh
     (ctl.value_wh, ctl.risk_m, ctl.expect_m, ctl.arr_m, ctl.miss_m, ctl.risk_u, ctl.expect_u,
      ctl.arr_day, ctl.miss_day, ctl.heated) = h[3:]
+    if not ctl.v_learn:
+        ctl.value_wh = v   # a V fixed by configuration wins over one learned before
     for z, (a, b, na, nb) in zip(ctl.zones, models):
         m = z.model
         m.a, m.b, m.na, m.nb = a, b, na, nb

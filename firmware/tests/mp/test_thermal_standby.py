@@ -140,6 +140,26 @@ def test_real_misses_over_budget_raise_the_value_of_an_arrival_and_mild_days_lea
     assert ctl.value_wh > v0
 
 
+def test_a_value_fixed_by_configuration_stays_through_misses_and_mild_days():
+    ctl = thermal.Thermal(_standby_cfg(miss_budget_pm=10, wait_value_wh=321, wait_value_learn=False),
+                          quiet_night_pattern())
+    mild = Plant([5.0, 5.0, 5.0], amb=5.0)
+    now = run(ctl, mild, 2, tod=3600)
+    now = _roll_day(ctl, mild, now)
+    cold = Plant([-35.0, -35.0, -35.0], amb=-35.0)
+    ctl.demand(now)
+    ctl.set_session(True)
+    now = run(ctl, cold, 5, now=now, tod=7200)
+    ctl.set_session(False)
+    assert ctl.miss_day == 1, 'the miss is still counted'
+    now = _roll_day(ctl, cold, now)
+    assert ctl.miss_m == 1000
+    assert ctl.value_wh == 321
+    now = run(ctl, mild, 30, now=now, tod=7200)
+    now = _roll_day(ctl, mild, now)
+    assert ctl.value_wh == 321
+
+
 def test_standby_step_allocates_nothing():
     ctl, plant, now = _learned(_standby_cfg())
     assert ctl.zones[0].mode == 5

@@ -38,6 +38,16 @@ def test_a_rebooted_controller_starts_from_what_was_learned():
     assert thermal_state.pack(new) == data
 
 
+def test_a_value_fixed_by_configuration_is_kept_and_the_models_restored():
+    data = thermal_state.pack(_learned())
+    new = thermal.Thermal(cfg(wait_s=60, wait_value_wh=321, wait_value_learn=False))
+    assert thermal_state.restore(new, data) == 'ok'
+    models, counters = _state(new)
+    old_models, old_counters = _state(_learned())
+    assert models == old_models
+    assert counters[0] == 321 and counters[1:] == old_counters[1:]
+
+
 def test_no_file_leaves_the_defaults():
     ctl = thermal.Thermal(cfg())
     before = _state(ctl)
