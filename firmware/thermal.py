@@ -497,7 +497,8 @@ class Thermal:
 
     def _missed(self):
         # A real miss that puts the past weeks over budget raises V at once (not at midnight):
-        # a cold spell that the model underrates must not cost a miss every morning.
+        # with the daily step alone a cold spell spends the budget several mornings running (the
+        # misses are priced risks, not model errors; docs/thermal.md, "Frostgrid with V fixed").
         if self.v_learn and ((self.miss_m + 1000 * self.miss_day) * 1000
                              > (self.arr_m + 1000 * self.arr_day) * self.budget_pm):
             self.value_wh += self.value_wh // 4 + 10
