@@ -168,3 +168,32 @@ def test_a_zone_still_warm_from_a_session_is_not_judged_on_an_extrapolated_hold(
     # once it is within a kelvin of its standby level, on the loss measured there.
     assert _judged_at_night(-490, 600) == 0
     assert _judged_at_night(-1990 + 90, 238 + 16) == 0
+
+
+def _drifting(lead_min, reheat_max=45):
+    # A learned controller two hours into a 6 h drift at 01:00; the electronics zone's re-heat to
+    # its standby level, planned from where it is now, takes lead_min (with margin).
+    ctl = thermal.Thermal(cfg(wait_s=60, drift_reheat_max_min=reheat_max), quiet_night_pattern())
+    for z in ctl.zones:
+        z.valid = 1
+        z.model.nb = 1
+        z.lead_min = 5
+    ctl.zones[0].lead_min = lead_min
+    ctl.tod_s = 3600
+    ctl.drift_s = 4 * 3600
+    ctl._plan(60000)
+    return ctl
+
+
+def test_a_drift_ends_early_when_the_night_turns_colder_than_its_re_heat_allows():
+    # 45 min x 1.25 + 5 = 61 min with the pre-heat margin
+    ctl = _drifting(61)
+    assert ctl.drift_s == 4 * 3600 - 60 and ctl.want_in_s == ctl.drift_s, 'within the promise: on'
+    ctl = _drifting(62)
+    assert ctl.drift_s == 0 and ctl.want_in_s == 0, 're-heat now'
+    ctl = _drifting(62, reheat_max=120)
+    assert ctl.drift_s > 0, 'a longer promise allows it'
+    ctl = _drifting(61)
+    ctl.zones[1].lead_min = 300     # any zone that guards
+    ctl._plan(60000)
+    assert ctl.drift_s == 0
