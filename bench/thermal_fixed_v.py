@@ -21,7 +21,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from bench.bench_thermal import RESULTS, SEEDS, STATION_SEED, frostgrid_config, simulate
+from bench.bench_thermal import RESULTS, SEEDS, STATION_SEED, _unit, frostgrid_config, simulate
 from hil_tests.climate import load
 from hil_tests.thermal_plant import STATIONS, FirmwareThermal, arrivals, build_mpy
 
@@ -74,10 +74,8 @@ def main(argv: list[str]) -> int:
                   f"{100 * out['served_60s_share']:.2f} %, out of reach "
                   f"{100 * out['out_of_reach_share']:.2f} %, p99 {out['wait_p99_s']:.0f} s", flush=True)
             for name, value in out.items():
-                unit = ("kWh" if "energy" in name else "s" if "wait" in name
-                        else "count" if "violations" in name else "share")
                 figures[f"{key}_v{v}_{name}"] = value
-                print(f"{key}_v{v}_{name}: {value} {unit}")
+                print(f"{key}_v{v}_{name}: {value} {_unit(name)}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"thermal_fixed_v_{key}.json").write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
     return 0

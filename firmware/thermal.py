@@ -103,6 +103,8 @@ class Thermal:
         self.predict = 1 if cfg.get("predict", True) else 0
         # A driver who comes during a drift waits for the re-heat: never plan one longer.
         self.reheat_max = int(cfg.get("drift_reheat_max_min", 45))
+        # ... and end one under way once a zone's re-heat (a lead, so with its margin) is longer
+        self.reheat_lead_max = with_margin(self.reheat_max, self.lead_pct, self.lead_add)
         # Idle standby below the release threshold: a zone wanted ready may sit as low as it can
         # and still be released within wait_s of a plug-in (0: off, zones are held released).
         self.wait_s = int(cfg.get("wait_s", 0))
@@ -326,9 +328,8 @@ class Thermal:
             # a night that turns colder than when the drift was planned would otherwise make a
             # driver who comes wait longer than promised (AC-7 at -39 C: 65 min against 45).
             self.drift_s -= dt // 1000
-            lim = with_margin(self.reheat_max, self.lead_pct, self.lead_add)
             for z in self.zones:
-                if z.preheat and z.valid and z.lead_min > lim:
+                if z.preheat and z.valid and z.lead_min > self.reheat_lead_max:
                     self.drift_s = 0
             self.want_in_s = self.drift_s if self.drift_s > 0 else 0
             return
