@@ -15,6 +15,7 @@ import secrets
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,30 @@ class Fleet:
         for d in self.drivers.values():
             d.tick(now)
 
+    def unconfirmed(self) -> dict[str, list[str]]:
+        """Per station, the ended transactions (`TX_STOP ltx=`) the backend has not confirmed yet
+        (no `TX_ACKED` for them in the firmware's log)."""
+        out = {}
+        for sid, dut in self.duts.items():
+            left = Counter(m.group(1) for m in dut.grep(r"TX_STOP ltx=(\d+)"))
+            left.subtract(m.group(1) for m in dut.grep(r"TX_ACKED ltx=(\d+)"))
+            pending = sorted(ltx for ltx, n in left.items() if n > 0)
+            if pending:
+                out[sid] = pending
+        return out
+
+    def settle(self, timeout_s: float = 15.0) -> dict[str, list[str]]:
+        """Before the processes are stopped: wait up to timeout_s until the backend has confirmed
+        every transaction a station ended (a driver who unplugged just before the stop would
+        otherwise be billed only when the station next runs, from its journal). Starts no visit.
+        Returns what is still unconfirmed."""
+        deadline = time.monotonic() + timeout_s
+        left = self.unconfirmed()
+        while left and time.monotonic() < deadline:
+            time.sleep(0.2)
+            left = self.unconfirmed()
+        return left
+
     def stop(self) -> None:
         """Kill every firmware process and stop the plant."""
         for dut in self.duts.values():
@@ -281,7 +306,15 @@ def run_sim(backend_url: str, stations: int = 10, password: str = DEMO_PASSWORD,
         finally:
             if view is not None:
                 view.close()
-            fleet.stop()
+            try:
+                left = fleet.settle()
+                if left:
+                    console.print(f"not yet confirmed by the backend (kept in the stations' journals, "
+                                  f"sent at their next start): {left}")
+            except KeyboardInterrupt:
+                console.print("stopping without waiting for the backend's confirmations")
+            finally:
+                fleet.stop()
     return fleet.summary()
 
 

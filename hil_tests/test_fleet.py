@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import time
 from pathlib import Path
 
 from rich.console import Console
 
 from hil_tests.backend_proc import BackendProc, sqlite_url
-from hil_tests.fleet import DEMO_TAG, Schedule, run_demo
+from hil_tests.fleet import DEMO_TAG, Fleet, Schedule, run_demo
 
 
 def _processes_under(path: Path) -> list[str]:
@@ -56,3 +58,30 @@ def test_demo_runs_scheduled_sessions_into_the_backend_and_leaves_no_process_beh
     finally:
         backend.stop()
     assert _processes_under(tmp_path) == []
+
+
+class _LogOnly:
+    """A stand-in for a Dut: only its log, which a test appends to."""
+
+    def __init__(self, *lines: str) -> None:
+        self.log = list(lines)
+
+    def grep(self, pattern: str, since: int = 0) -> list[re.Match[str]]:
+        rx = re.compile(pattern)
+        return [m for m in (rx.search(x) for x in self.log[since:]) if m]
+
+
+def test_the_fleet_waits_at_its_stop_for_the_backend_to_confirm_ended_transactions(tmp_path: Path) -> None:
+    fleet = Fleet("ws://127.0.0.1:1/ocpp", ["FG-0001", "FG-0002"], "pw", tmp_path)
+    a = _LogOnly("TX_STOP ltx=1 reason=EVDisconnected meter=40", "TX_ACKED ltx=1",
+                 "TX_STOP ltx=2 reason=EVDisconnected meter=90")
+    b = _LogOnly("TX_STOP ltx=1 reason=Local meter=10", "TX_ACKED ltx=1")
+    fleet.duts = {"FG-0001": a, "FG-0002": b}  # type: ignore[dict-item]
+    assert fleet.unconfirmed() == {"FG-0001": ["2"]}
+    t0 = time.monotonic()
+    assert fleet.settle(timeout_s=0.5) == {"FG-0001": ["2"]}, "gives up after its timeout"
+    assert time.monotonic() - t0 >= 0.5
+    a.log.append("TX_ACKED ltx=2")
+    t0 = time.monotonic()
+    assert fleet.settle(timeout_s=10) == {}
+    assert time.monotonic() - t0 < 5, "returns once everything is confirmed, not at its timeout"
