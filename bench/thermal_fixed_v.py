@@ -47,7 +47,7 @@ def run_point(key: str, v_wh: int) -> dict:
         raise RuntimeError(f"V moved from {v_wh} to {rep['value_wh']} Wh although fixed")
     out = {"energy_kwh": round(res.energy_kwh, 3), "served_60s_share": round(res.served_share(), 4),
            "out_of_reach_share": round(res.out_of_reach_share(), 4), "wait_p99_s": round(res.pct(99), 1),
-           "interlock_violations": res.violations}
+           "wait_max_s": round(res.pct(100), 1), "interlock_violations": res.violations}
     for z, wh in zip(station.zones, rep["energy_wh"], strict=True):
         out[f"energy_kwh_{z.name}"] = round(wh / 1000, 3)
     return out
@@ -72,7 +72,8 @@ def main(argv: list[str]) -> int:
         for v, out in zip(values, pool.map(run_point, [key] * len(values), values), strict=True):
             print(f"# {key} V {v} Wh: energy {out['energy_kwh']:.2f} kWh, served<=60s "
                   f"{100 * out['served_60s_share']:.2f} %, out of reach "
-                  f"{100 * out['out_of_reach_share']:.2f} %, p99 {out['wait_p99_s']:.0f} s", flush=True)
+                  f"{100 * out['out_of_reach_share']:.2f} %, p99 {out['wait_p99_s']:.0f} s, "
+                  f"max {out['wait_max_s']:.0f} s", flush=True)
             for name, value in out.items():
                 figures[f"{key}_v{v}_{name}"] = value
                 print(f"{key}_v{v}_{name}: {value} {_unit(name)}")

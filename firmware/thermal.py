@@ -41,6 +41,7 @@ _DT_MAX = const(600000)
 _V_MAX = const(20000)       # Wh per arrival
 _BIG = const(0x3FFFFFFF)
 _GAIN_N = const(33)         # drift excursions judged up to 8 h (in 15-minute windows)
+_BELOW_CC = const(50)       # a zone this far under its standby level is still re-heating
 
 
 def _same_ntc(a, b):
@@ -346,6 +347,14 @@ class Thermal:
         # whole excursion saves (cool, then re-heat in time, from the learned models) outweighs
         # V x the arrivals expected in it. Judged per run, not per bin: a short drift saves
         # little beside its re-heat, while its arrivals count in full.
+        for z in self.zones:
+            if z.preheat and z.valid and z.t_cc < z.near_cc - _BELOW_CC:
+                # Still re-heating (a drift the night made too deep, ended above): judged again
+                # from the standby level. drift_gain prices an excursion from there, so a drift
+                # begun down here ran on the same deficit, and the zone stayed where its re-heat
+                # only just kept the promise by the model, beyond it by the plant (DC-60 with
+                # drift_reheat_max_min 30: a 36 min wait).
+                return
         gain = self.gain
         for e in range(_GAIN_N):
             gain[e] = 0

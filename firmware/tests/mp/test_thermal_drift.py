@@ -197,3 +197,11 @@ def test_a_drift_ends_early_when_the_night_turns_colder_than_its_re_heat_allows(
     ctl.zones[1].lead_min = 300     # any zone that guards
     ctl._plan(60000)
     assert ctl.drift_s == 0
+
+
+def test_a_zone_still_re_heating_after_a_drift_was_cut_short_is_not_left_to_drift_again():
+    # Holding 29 W at its standby level a drift pays (above). Half a kelvin under it, just after a
+    # drift was ended for its re-heat, the zone is brought back first: a drift planned from
+    # there would start on the deficit the last one left, priced as if it started at standby.
+    assert _judged_at_night(-1990 - 60, 330) == 0
+    assert _judged_at_night(-1990 - 40, 330) > 0
