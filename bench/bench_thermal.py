@@ -181,6 +181,10 @@ class Result:
     expect: float = 0.0          # arrivals expected while idle (rate integrated over idle time)
     out_of_reach: float = 0.0    # ... of which a plug-in would have waited longer than 60 s
     trace: dict | None = None
+    # Where the heat went, kWh per "<zone>_<part>": idle_partial (standing by or holding at
+    # partial duty), idle_full (heating up at full duty while idle: pre-heat, or a bang-bang
+    # thermostat's every pulse) and session (an EV plugged in, waiting or charging).
+    heat_kwh: dict[str, float] = field(default_factory=dict)
 
     def out_of_reach_share(self) -> float:
         """Expected share of arrivals that wait longer than 60 s, from the zones' temperatures.
@@ -267,7 +271,18 @@ def simulate(station: StationParams, climate: Climate, arr: list[Arrival], ctl, 
             res.expect += lam
             if any(tb < reach_c(zones[i], amb, wind) for tb, i in zip(temps_before, guards, strict=True)):
                 res.out_of_reach += lam
+        e_before = list(plant.heater_energy_j)
         plant.step(dt, duties, closed, amb, wind)
+        if scoring:
+            for i, z in enumerate(zones):
+                de = plant.heater_energy_j[i] - e_before[i]
+                if de > 0:
+                    if sess is not None:
+                        part = "session"
+                    else:
+                        part = "idle_full" if duties[i] >= 0.999 else "idle_partial"
+                    slot = f"{z.name}_{part}"
+                    res.heat_kwh[slot] = res.heat_kwh.get(slot, 0.0) + de / 3.6e6
         if closed:
             bad = any(tb < m for tb, m in zip(temps_before, mins, strict=True)) or any(
                 plant.temps_c[i] < m for i, m in zip(guards, mins, strict=True))
@@ -409,6 +424,10 @@ def figures(out: dict) -> dict[str, float]:
             fig[f"{p}wait_p95_s_{name}"] = round(r.pct(95), 1)
             fig[f"{p}wait_p99_s_{name}"] = round(r.pct(99), 1)
             fig[f"{p}interlock_violations_{name}"] = r.violations
+    for name in ("minimum", "frostgrid"):
+        # Per zone and state, Heihe winter: the breakdown docs/thermal.md sets beside the bounds.
+        for part, kwh in sorted(out["heihe"][name].heat_kwh.items()):
+            fig[f"{key}_heat_kwh_{name}_{part}"] = round(kwh, 3)
     mn = out["heihe"]["minimum"].energy_kwh
     for name, r in out["heihe"].items():
         if not name.startswith("frostgrid_"):
@@ -430,7 +449,8 @@ def figures(out: dict) -> dict[str, float]:
 
 
 def _unit(name: str) -> str:
-    for frag, unit in (("energy_kwh", "kWh"), ("served_60s_share", "share"), ("reach_share", "share"),
+    for frag, unit in (("energy_kwh", "kWh"), ("heat_kwh", "kWh"), ("served_60s_share", "share"),
+                       ("reach_share", "share"),
                        ("wait_p", "s"), ("wait_max", "s"),
                        ("violations", "count"), ("heap", "bytes"), ("_pct", "%"), ("ratio", "x"),
                        ("value_wh", "Wh"), ("arrivals", "count"), ("runtime", "s")):

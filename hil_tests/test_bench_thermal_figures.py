@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bench.bench_thermal import Result, figures
+from bench.bench_thermal import Result, Thermostat, figures, simulate
+from hil_tests.climate import load
+from hil_tests.thermal_plant import AC7, arrivals
 
 
 def _res(energy: float, waits: list[float], violations: int = 0) -> Result:
@@ -35,3 +37,33 @@ def test_the_named_figures_and_the_longest_wait() -> None:
     assert fig["ac7_interlock_violations_minimum"] == 3
     assert fig["ac7_saving_vs_minimum_pct"] == 40.0
     assert fig["ac7_ratio_to_oracle"] == 3.0
+
+
+def test_the_heat_per_zone_and_state_is_named_for_the_heihe_winter() -> None:
+    out = _station()
+    out["heihe"]["frostgrid"].heat_kwh = {"electronics_idle_partial": 4.0, "electronics_session": 0.5,
+                                          "connector_idle_full": 1.5}
+    out["heihe"]["minimum"].heat_kwh = {"electronics_idle_full": 10.0}
+    fig = figures(out)
+    assert fig["ac7_heat_kwh_frostgrid_electronics_idle_partial"] == 4.0
+    assert fig["ac7_heat_kwh_frostgrid_connector_idle_full"] == 1.5
+    assert fig["ac7_heat_kwh_minimum_electronics_idle_full"] == 10.0
+    assert not any(k.startswith("ac7_heat_kwh_oracle") for k in fig)
+
+
+def test_simulate_splits_every_kwh_by_zone_and_state() -> None:
+    # Three days of the Mohe coldest week, AC-7 with its minimum thermostat (bang-bang: no partial
+    # duty) and the industrial one; the parts add up to the station's energy.
+    mohe = load("mohe_winter")
+    clim = mohe.slice_days(mohe.coldest_window(72), 72)
+    arr = arrivals(AC7, clim.duration_s, clim.seconds_of_day(0), 5)
+    assert arr
+    for on, off in ((None, 2.0), (5.0, 7.0)):
+        ons = [z.min_c if on is None else on for z in AC7.zones]
+        offs = [z.min_c + off if on is None else off for z in AC7.zones]
+        res = simulate(AC7, clim, arr, Thermostat("t", AC7, ons, offs))
+        assert res.energy_kwh > 0.5
+        assert abs(sum(res.heat_kwh.values()) - res.energy_kwh) < 1e-6
+        assert not any(k.endswith("_idle_partial") for k in res.heat_kwh)
+        assert res.heat_kwh.get("electronics_session", 0.0) > 0
+        assert res.heat_kwh["electronics_idle_full"] > res.heat_kwh["electronics_session"]
