@@ -222,6 +222,7 @@ def simulate(station: StationParams, climate: Climate, arr: list[Arrival], ctl, 
     zones = station.zones
     guards = station.charge_guard_indexes()
     mins = [zones[i].min_c for i in guards]
+    slots = [(f"{z.name}_session", f"{z.name}_idle_full", f"{z.name}_idle_partial") for z in zones]
     res = Result()
     tr: dict | None = ({"t": [], "amb": [], "temps": [], "duty": [], "plugged": [], "charging": []}
                        if trace else None)
@@ -274,14 +275,10 @@ def simulate(station: StationParams, climate: Climate, arr: list[Arrival], ctl, 
         e_before = list(plant.heater_energy_j)
         plant.step(dt, duties, closed, amb, wind)
         if scoring:
-            for i, z in enumerate(zones):
+            for i, (s_sess, s_full, s_part) in enumerate(slots):
                 de = plant.heater_energy_j[i] - e_before[i]
                 if de > 0:
-                    if sess is not None:
-                        part = "session"
-                    else:
-                        part = "idle_full" if duties[i] >= 0.999 else "idle_partial"
-                    slot = f"{z.name}_{part}"
+                    slot = s_sess if sess is not None else s_full if duties[i] >= 0.999 else s_part
                     res.heat_kwh[slot] = res.heat_kwh.get(slot, 0.0) + de / 3.6e6
         if closed:
             bad = any(tb < m for tb, m in zip(temps_before, mins, strict=True)) or any(
@@ -450,8 +447,7 @@ def figures(out: dict) -> dict[str, float]:
 
 def _unit(name: str) -> str:
     for frag, unit in (("energy_kwh", "kWh"), ("heat_kwh", "kWh"), ("served_60s_share", "share"),
-                       ("reach_share", "share"),
-                       ("wait_p", "s"), ("wait_max", "s"),
+                       ("reach_share", "share"), ("wait_p", "s"), ("wait_max", "s"),
                        ("violations", "count"), ("heap", "bytes"), ("_pct", "%"), ("ratio", "x"),
                        ("value_wh", "Wh"), ("arrivals", "count"), ("runtime", "s")):
         if frag in name:

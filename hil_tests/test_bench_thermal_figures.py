@@ -58,10 +58,10 @@ def test_simulate_splits_every_kwh_by_zone_and_state() -> None:
     clim = mohe.slice_days(mohe.coldest_window(72), 72)
     arr = arrivals(AC7, clim.duration_s, clim.seconds_of_day(0), 5)
     assert arr
-    for on, off in ((None, 2.0), (5.0, 7.0)):
-        ons = [z.min_c if on is None else on for z in AC7.zones]
-        offs = [z.min_c + off if on is None else off for z in AC7.zones]
-        res = simulate(AC7, clim, arr, Thermostat("t", AC7, ons, offs))
+    minimum = Thermostat("minimum", AC7, [z.min_c for z in AC7.zones], [z.min_c + 2.0 for z in AC7.zones])
+    industrial = Thermostat("industrial", AC7, [5.0] * len(AC7.zones), [7.0] * len(AC7.zones))
+    for ctl in (minimum, industrial):
+        res = simulate(AC7, clim, arr, ctl)
         assert res.energy_kwh > 0.5
         assert abs(sum(res.heat_kwh.values()) - res.energy_kwh) < 1e-6
         assert not any(k.endswith("_idle_partial") for k in res.heat_kwh)
